@@ -1,0 +1,3 @@
+"""AlisChain Monitoring: Prometheus exporters for the AlisChain platform."""
+
+__version__ = "0.1.0"

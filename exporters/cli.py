@@ -1,0 +1,135 @@
+"""`alismon`: run an exporter, check the config, run the native stack.
+
+Flags follow the Prometheus ecosystem (`--config.file`, `--web.listen-address`, ...). Any
+configuration problem prints `path: problem` lines on stderr and exits 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from exporters import __version__
+from exporters.core.config import DEFAULT_CONFIG_FILE, Config, load_config
+from exporters.core.errors import ConfigError
+from exporters.core.logs import LEVELS, setup_logging
+from exporters.core.types import parse_listen_address
+from exporters.core.webconfig import load_web_config
+
+EXIT_CONFIG = 2
+log = logging.getLogger("alismon")
+
+
+def _listen_address(value: str) -> str:
+    try:
+        return parse_listen_address(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_config_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config.file",
+        dest="config_file",
+        default=DEFAULT_CONFIG_FILE,
+        help="path to the config file (default: %(default)s)",
+    )
+
+
+def _add_exporter_flags(p: argparse.ArgumentParser) -> None:
+    _add_config_flag(p)
+    p.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        type=_listen_address,
+        help="address to listen on (default: exporters.<name>.listen_address from the config)",
+    )
+    p.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        help="exporter-toolkit web config file enabling TLS and/or basic auth",
+    )
+    p.add_argument(
+        "--web.enable-exporter-metrics",
+        dest="runtime_metrics",
+        action="store_true",
+        help="also expose the Python process, platform and gc metrics of the exporter itself",
+    )
+    p.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
+    p.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"), default="logfmt")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from exporters.system.exporter import COLLECTORS
+
+    parser = argparse.ArgumentParser(prog="alismon", description="AlisChain Monitoring exporters and tooling.")
+    parser.add_argument("--version", action="version", version=f"alismon {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    system = sub.add_parser("system", help="run the system exporter (default port 9810)")
+    _add_exporter_flags(system)
+    for name in COLLECTORS:
+        system.add_argument(
+            f"--collector.{name}",
+            dest=f"collector_{name}",
+            default=True,
+            action=argparse.BooleanOptionalAction,
+            help=f"enable the {name} collector",
+        )
+
+    config = sub.add_parser("config", help="work with the config file")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
+    check = config_sub.add_parser("check", help="validate the config file; exit 2 with key paths on problems")
+    _add_config_flag(check)
+
+    stack = sub.add_parser("stack", help="the native stack (local binaries, no Docker)")
+    stack_sub = stack.add_subparsers(dest="stack_command", required=True, metavar="SUBCOMMAND")
+    up = stack_sub.add_parser("up", help="start the stack in the foreground; Ctrl-C stops everything")
+    _add_config_flag(up)
+    up.add_argument("--run-dir", default=".run", help="where configs, data and logs go (default: %(default)s)")
+    return parser
+
+
+def _run_system(args: argparse.Namespace, config: Config) -> int:
+    from exporters.core.http import serve
+    from exporters.system.exporter import COLLECTORS, SystemExporter
+
+    web = load_web_config(args.web_config_file)
+    enabled = [name for name in COLLECTORS if getattr(args, f"collector_{name}")]
+    exporter = SystemExporter(config.system, enabled, runtime_metrics=args.runtime_metrics)
+    address = args.listen_address or config.exporters.system.listen_address
+    asyncio.run(serve(exporter, address, web))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "logfmt"))
+    try:
+        config = load_config(args.config_file)
+        if args.command == "config":
+            print(f"{args.config_file}: OK")
+            return 0
+        if args.command == "system":
+            return _run_system(args, config)
+        if args.command == "stack":
+            from exporters.stack.runner import run_foreground
+
+            return run_foreground(args.config_file, config, args.run_dir)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        log.error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

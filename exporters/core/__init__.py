@@ -1,0 +1,1 @@
+"""Runtime shared by every exporter: config, HTTP serving, auth, logging, self-metrics."""

@@ -1,0 +1,274 @@
+"""The one config file (config.yml) loaded into typed models.
+
+Every problem is reported as `key.path[i].name: message` and raised as ConfigError; the
+command line prints those lines and exits 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from exporters.core.errors import ConfigError
+from exporters.core.interpolate import interpolate, key_path
+from exporters.core.types import Duration, ListenAddress, Regex
+
+DEFAULT_CONFIG_FILE = "config.yml"
+
+
+class Strict(BaseModel):
+    """Base of every config model: unknown keys are refused, values are not coerced silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def read_secret(inline: str | None, file: Path | None, what: str) -> str | None:
+    """A secret given inline or as `<what>_file`; the file's content is stripped of the newline."""
+    if file is None:
+        return inline
+    try:
+        return file.read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"cannot read {what}_file {str(file)!r}: {exc.strerror}") from None
+
+
+def _exactly_one_secret(model: BaseModel, name: str) -> None:
+    if getattr(model, name) is not None and getattr(model, f"{name}_file") is not None:
+        raise ValueError(f"set either {name} or {name}_file, not both")
+
+
+# ---------------------------------------------------------------- exporters
+
+
+class ExporterListen(Strict):
+    listen_address: ListenAddress
+
+
+class ExportersConfig(Strict):
+    system: ExporterListen = ExporterListen(listen_address="0.0.0.0:9810")
+    blockchain: ExporterListen = ExporterListen(listen_address="0.0.0.0:9811")
+    business: ExporterListen = ExporterListen(listen_address="0.0.0.0:9812")
+
+
+# ---------------------------------------------------------------- system
+
+# node_exporter's defaults: virtual and container-internal filesystems say nothing about the host.
+DEFAULT_MOUNTPOINTS_EXCLUDE = (
+    r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
+)
+DEFAULT_FSTYPES_EXCLUDE = (
+    r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660"
+    r"|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$"
+)
+# Partitions and virtual block devices double-count the whole-disk counters.
+DEFAULT_DISK_DEVICES_EXCLUDE = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$"
+
+
+class DeviceFilter(Strict):
+    """include wins first (when set, only matching names), then exclude drops names."""
+
+    include: Regex | None = None
+    exclude: Regex | None = None
+
+    def compile(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+        return (
+            re.compile(self.include) if self.include else None,
+            re.compile(self.exclude) if self.exclude else None,
+        )
+
+
+class FilesystemConfig(Strict):
+    mountpoints_exclude: Regex = DEFAULT_MOUNTPOINTS_EXCLUDE
+    fstypes_exclude: Regex = DEFAULT_FSTYPES_EXCLUDE
+    # statfs on a dead NFS mount blocks forever: give up after this and skip the mount until it answers.
+    stat_timeout: Duration = 5.0
+
+
+class ProcessMatch(Strict):
+    """How to find a watched process: by executable name, by a regex over the command line, or a pid file."""
+
+    comm: str | None = None
+    cmdline: Regex | None = None
+    pidfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ProcessMatch:
+        given = [k for k in ("comm", "cmdline", "pidfile") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("set exactly one of comm, cmdline or pidfile")
+        return self
+
+
+class WatchedProcess(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    match: ProcessMatch
+
+
+class SystemConfig(Strict):
+    filesystem: FilesystemConfig = FilesystemConfig()
+    disk: DeviceFilter = DeviceFilter(exclude=DEFAULT_DISK_DEVICES_EXCLUDE)
+    network: DeviceFilter = DeviceFilter()
+    processes: list[WatchedProcess] = []
+    # Matched pids are re-verified every scrape; a full process-table scan runs at most this often.
+    process_rescan_interval: Duration = 30.0
+
+    @field_validator("processes")
+    @classmethod
+    def _unique_names(cls, v: list[WatchedProcess]) -> list[WatchedProcess]:
+        names = [p.name for p in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"process names must be unique, repeated: {', '.join(dupes)}")
+        return v
+
+
+# ---------------------------------------------------------------- blockchain
+
+_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
+_ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+
+
+class BasicAuth(Strict):
+    username: str
+    password: str | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _secret(self) -> BasicAuth:
+        _exactly_one_secret(self, "password")
+        read_secret(self.password, self.password_file, "password")
+        return self
+
+
+class Endpoint(Strict):
+    name: str = Field(pattern=_NAME)
+    url: str = Field(pattern=r"^https?://")
+    ws_url: str | None = Field(default=None, pattern=r"^wss?://")
+    headers: dict[str, str] = {}
+    basic_auth: BasicAuth | None = None
+    bearer_token: str | None = None
+    bearer_token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _secret(self) -> Endpoint:
+        _exactly_one_secret(self, "bearer_token")
+        read_secret(self.bearer_token, self.bearer_token_file, "bearer_token")
+        if self.basic_auth is not None and (self.bearer_token or self.bearer_token_file):
+            raise ValueError("set either basic_auth or a bearer token, not both")
+        return self
+
+
+class WatchedAccount(Strict):
+    alias: str = Field(pattern=_NAME)
+    address: str = Field(pattern=_ADDRESS)
+
+
+class WatchedContract(Strict):
+    alias: str = Field(pattern=_NAME)
+    address: str = Field(pattern=_ADDRESS)
+    abi_file: Path
+
+
+class Network(Strict):
+    name: str = Field(pattern=_NAME)
+    chain_id: int = Field(gt=0)
+    endpoints: list[Endpoint] = Field(min_length=1)
+    poll_interval: Duration = 2.0
+    request_timeout: Duration = 5.0
+    max_catchup_blocks: int = Field(default=256, ge=1)
+    accounts: list[WatchedAccount] = []
+    contracts: list[WatchedContract] = []
+
+    @field_validator("endpoints")
+    @classmethod
+    def _unique_endpoints(cls, v: list[Endpoint]) -> list[Endpoint]:
+        names = [e.name for e in v]
+        if len(set(names)) != len(names):
+            raise ValueError("endpoint names must be unique within a network")
+        return v
+
+
+class BlockchainConfig(Strict):
+    networks: list[Network] = []
+
+    @field_validator("networks")
+    @classmethod
+    def _unique_networks(cls, v: list[Network]) -> list[Network]:
+        names = [n.name for n in v]
+        if len(set(names)) != len(names):
+            raise ValueError("network names must be unique")
+        return v
+
+
+# ---------------------------------------------------------------- prometheus
+
+
+class PrometheusConfig(Strict):
+    listen_address: ListenAddress = "127.0.0.1:9090"
+    scrape_interval: Duration = 15.0
+    evaluation_interval: Duration = 15.0
+    retention: Duration = 15 * 86400.0
+
+
+# ---------------------------------------------------------------- top level
+
+
+class Config(Strict):
+    exporters: ExportersConfig = ExportersConfig()
+    system: SystemConfig = SystemConfig()
+    blockchain: BlockchainConfig = BlockchainConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    msg: str = err["msg"]
+    return msg.removeprefix("Value error, ")
+
+
+def format_validation_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        lines.append(f"{key_path((*prefix, *loc))}: {_message(err)}")
+    return lines
+
+
+def parse_config(raw: Any, source: str = "config") -> Config:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source}: the top level must be a mapping of sections"])
+    tree, problems = interpolate(raw)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def load_yaml(path: str | Path) -> Any:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG_FILE) -> Config:
+    return parse_config(load_yaml(path), str(path))

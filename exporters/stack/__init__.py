@@ -1,0 +1,1 @@
+"""The native stack: the compose topology started from local binaries (no Docker)."""

@@ -1,0 +1,134 @@
+"""Start, wait for and stop local processes; used by the stack runner and by the test fixtures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import requests
+
+# Where `scripts/setup` puts anvil; Debian's packages put the rest on PATH.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INSTALL_HINTS = {
+    "prometheus": "apt-get install -y --no-install-recommends prometheus (or run ./scripts/setup)",
+    "promtool": "apt-get install -y --no-install-recommends prometheus (or run ./scripts/setup)",
+    "prometheus-alertmanager": "apt-get install -y --no-install-recommends prometheus-alertmanager",
+    "amtool": "apt-get install -y --no-install-recommends prometheus-alertmanager",
+    "prometheus-node-exporter": "apt-get install -y --no-install-recommends prometheus-node-exporter",
+    "prometheus-pushgateway": "apt-get install -y --no-install-recommends prometheus-pushgateway",
+    "docker-compose": "apt-get install -y --no-install-recommends docker-compose",
+    "anvil": "npm install --prefix .tools @foundry-rs/anvil-linux-amd64 (or run ./scripts/setup)",
+}
+
+
+class ToolMissing(RuntimeError):
+    pass
+
+
+def find_tool(name: str) -> str:
+    """Absolute path of a tool, or ToolMissing saying how to install it."""
+    if name == "anvil":
+        local = REPO_ROOT / ".tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+        if local.exists():
+            return str(local)
+    found = shutil.which(name)
+    if found is None:
+        raise ToolMissing(f"{name} is not installed: {INSTALL_HINTS.get(name, 'run ./scripts/setup')}")
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+class ManagedProcess:
+    """A child process with a log file, a readiness URL and a polite-then-firm stop."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = env
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(self.env or {})},
+            cwd=self.cwd,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def wait_http(self, url: str, timeout: float = 20.0, **kwargs: object) -> None:
+        """Poll `url` until it answers 2xx; fail early with the log tail if the process died."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode if self.proc else '?'}:\n{self.log_tail()}"
+                )
+            try:
+                if requests.get(url, timeout=1, **kwargs).ok:  # type: ignore[arg-type]
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not answer {url} within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)

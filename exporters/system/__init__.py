@@ -1,0 +1,1 @@
+"""The system exporter: host health collected at scrape time with psutil."""

@@ -1,0 +1,182 @@
+"""The one config: defaults, interpolation, secrets from files, and errors with key paths."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exporters.core.config import load_config, parse_config
+from exporters.core.errors import ConfigError
+from exporters.core.interpolate import interpolate
+from exporters.core.types import format_duration, parse_duration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def problems(raw: object) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    return info.value.problems
+
+
+def test_shipped_config_is_valid() -> None:
+    config = load_config(REPO / "config.yml")
+    assert config.exporters.system.listen_address == "0.0.0.0:9810"
+    assert config.blockchain.networks[0].chain_id == 31337
+    assert config.system.filesystem.stat_timeout == 5.0
+
+
+def test_empty_config_gets_defaults() -> None:
+    config = parse_config(None)
+    assert config.exporters.business.listen_address == "0.0.0.0:9812"
+    assert config.prometheus.scrape_interval == 15.0
+
+
+def test_interpolation_with_defaults_and_escape() -> None:
+    tree, errs = interpolate(
+        {"a": "${X}", "b": ["${MISSING:-fallback}", "$${X}"], "c": "pre-${X}-post", "d": 5},
+        {"X": "value"},
+    )
+    assert errs == []
+    assert tree == {"a": "value", "b": ["fallback", "${X}"], "c": "pre-value-post", "d": 5}
+
+
+def test_unset_variable_names_key_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALISMON_TEST_UNSET", raising=False)
+    assert problems({"exporters": {"system": {"listen_address": "${ALISMON_TEST_UNSET}"}}}) == [
+        "exporters.system.listen_address: environment variable ALISMON_TEST_UNSET is not set"
+    ]
+
+
+def test_interpolated_value_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALISMON_TEST_ADDR", "nonsense")
+    errs = problems({"exporters": {"system": {"listen_address": "${ALISMON_TEST_ADDR}"}}})
+    assert errs == ["exporters.system.listen_address: 'nonsense' is not host:port with a port from 1 to 65535"]
+
+
+def test_unknown_keys_refused_at_any_depth() -> None:
+    assert problems({"sytem": {}}) == ["sytem: unknown key"]
+    assert problems({"system": {"filesystem": {"timeout": "5s"}}}) == ["system.filesystem.timeout: unknown key"]
+
+
+def _network(name: str, **extra: object) -> dict[str, object]:
+    return {
+        "name": name,
+        "chain_id": 1,
+        "endpoints": [{"name": "a", "url": "http://127.0.0.1:8545"}],
+        **extra,
+    }
+
+
+def test_list_items_named_by_index() -> None:
+    bad = _network("second")
+    bad["endpoints"] = [{"name": "a", "url": "ftp://nope"}]
+    errs = problems({"blockchain": {"networks": [_network("first"), bad]}})
+    assert errs == ["blockchain.networks[1].endpoints[0].url: String should match pattern '^https?://'"]
+
+
+def test_every_problem_is_reported_once_per_line() -> None:
+    errs = problems(
+        {
+            "prometheus": {"scrape_interval": "fast", "retention": -1},
+            "blockchain": {"networks": [{"name": "x", "chain_id": 0, "endpoints": []}]},
+        }
+    )
+    assert "prometheus.scrape_interval: 'fast' is not a duration (use e.g. 15s, 1m, 500ms)" in errs
+    assert "prometheus.retention: a duration cannot be negative" in errs
+    assert "blockchain.networks[0].chain_id: Input should be greater than 0" in errs
+    assert "blockchain.networks[0].endpoints: List should have at least 1 item after validation, not 0" in errs
+    assert len(errs) == 4
+
+
+def test_duplicate_names_refused() -> None:
+    errs = problems({"blockchain": {"networks": [_network("a"), _network("a")]}})
+    assert errs == ["blockchain.networks: network names must be unique"]
+
+
+def test_secret_from_file(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("s3cret\n")
+    net = _network("a")
+    net["endpoints"] = [{"name": "a", "url": "http://x", "bearer_token_file": str(secret)}]
+    config = parse_config({"blockchain": {"networks": [net]}})
+    assert config.blockchain.networks[0].endpoints[0].bearer_token_file == secret
+
+
+def test_secret_file_missing_and_both_forms(tmp_path: Path) -> None:
+    net = _network("a")
+    net["endpoints"] = [{"name": "a", "url": "http://x", "bearer_token_file": str(tmp_path / "nope")}]
+    errs = problems({"blockchain": {"networks": [net]}})
+    assert errs == [
+        f"blockchain.networks[0].endpoints[0]: cannot read bearer_token_file "
+        f"'{tmp_path / 'nope'}': No such file or directory"
+    ]
+    net["endpoints"] = [{"name": "a", "url": "http://x", "bearer_token": "t", "bearer_token_file": "/etc/hostname"}]
+    assert problems({"blockchain": {"networks": [net]}}) == [
+        "blockchain.networks[0].endpoints[0]: set either bearer_token or bearer_token_file, not both"
+    ]
+
+
+def test_bad_regex_and_process_match() -> None:
+    errs = problems({"system": {"network": {"exclude": "(["}, "processes": [{"name": "x", "match": {}}]}})
+    assert any(e.startswith("system.network.exclude: invalid regular expression '(['") for e in errs)
+    assert "system.processes[0].match: set exactly one of comm, cmdline or pidfile" in errs
+
+
+def test_top_level_must_be_mapping() -> None:
+    assert problems(["a"]) == ["config: the top level must be a mapping of sections"]
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("15s", 15), ("1m30s", 90), ("500ms", 0.5), (3, 3), ("2h", 7200)])
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_duration_formatting_round_trips() -> None:
+    for seconds in (0.5, 15, 90, 3600, 86400 * 15):
+        assert parse_duration(format_duration(seconds)) == seconds
+
+
+def _check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporters.cli", "config", "check", "--config.file", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_check_ok() -> None:
+    result = _check(REPO / "config.yml")
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+def test_cli_check_bad_file_exits_2_without_traceback(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text("system:\n  disk:\n    include: '(['\n  colour: blue\nprometheus:\n  scrape_interval: soon\n")
+    result = _check(cfg)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert "error: system.colour: unknown key" in lines
+    assert "error: prometheus.scrape_interval: 'soon' is not a duration (use e.g. 15s, 1m, 500ms)" in lines
+    assert any(line.startswith("error: system.disk.include: invalid regular expression") for line in lines)
+    assert len(lines) == 3
+
+
+def test_cli_check_invalid_yaml_names_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text("system:\n  disk: [unclosed\n")
+    result = _check(cfg)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {cfg}:3:1: invalid YAML:")
+
+
+def test_cli_check_missing_file(tmp_path: Path) -> None:
+    result = _check(tmp_path / "absent.yml")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'absent.yml'}: cannot read: No such file or directory"
