@@ -14,15 +14,15 @@ import gzip
 import html
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 
 from exporters import __version__
+from exporters.core.exposition import encode_openmetrics, encode_text, negotiate
 from exporters.core.types import split_listen_address
 from exporters.core.webconfig import BasicAuthChecker, WebConfig, build_ssl_context
 
@@ -31,16 +31,6 @@ log = logging.getLogger(__name__)
 # Level 1 costs a fraction of client_python's level 9 and still shrinks exposition text ~8x.
 GZIP_LEVEL = 1
 MIN_GZIP_BYTES = 512
-
-
-class _Snapshot:
-    """One collection's families, re-encodable for each scrape that shared it."""
-
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
 
 
 class Exporter:
@@ -88,8 +78,8 @@ class MetricsEndpoint:
             families = await asyncio.wait_for(self.collect_shared(), timeout)
         except TimeoutError:
             return web.Response(status=503, text=f"collection did not finish within {timeout:.1f}s\n")
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        body = encoder(_Snapshot(families))  # type: ignore[arg-type]
+        content_type, openmetrics = negotiate(request.headers.get("Accept", ""))
+        body = encode_openmetrics(families) if openmetrics else encode_text(families)
         headers = {"Content-Type": content_type}
         if len(body) >= MIN_GZIP_BYTES and "gzip" in request.headers.get("Accept-Encoding", ""):
             body = gzip.compress(body, GZIP_LEVEL, mtime=0)

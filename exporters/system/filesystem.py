@@ -1,7 +1,8 @@
 """Filesystem sizes and inodes via statvfs, with node_exporter's safeguards.
 
-Pseudo and container filesystems are excluded by default, and statvfs runs in a small pool
-with a deadline: a hung network mount is skipped (and logged once) until it answers again,
+Pseudo and container filesystems are excluded by default. All statvfs calls of a scrape run
+as one job in a small pool with a deadline: a mount still hanging at the deadline is marked
+stuck and skipped (reported in `system_filesystem_device_error`) until its call returns,
 instead of hanging every scrape behind it.
 """
 
@@ -12,7 +13,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import psutil
@@ -22,6 +23,27 @@ from exporters.core.config import FilesystemConfig
 
 log = logging.getLogger(__name__)
 
+Mount = tuple[str, str, str, bool]  # device, mountpoint, fstype, mounted read-only
+
+
+class _StatJob:
+    """statvfs of each mount in turn; `current` names the mount a hung call is stuck on."""
+
+    def __init__(self, mounts: list[Mount]) -> None:
+        self.mounts = mounts
+        self.results: list[tuple[Mount, os.statvfs_result | None]] = []
+        self.current: str | None = None
+
+    def run(self) -> None:
+        for mount in self.mounts:
+            self.current = mount[1]
+            try:
+                st: os.statvfs_result | None = os.statvfs(mount[1])
+            except OSError:
+                st = None
+            self.results.append((mount, st))
+        self.current = None
+
 
 class FilesystemCollector:
     name = "filesystem"
@@ -30,15 +52,40 @@ class FilesystemCollector:
         self._mount_exclude = re.compile(config.mountpoints_exclude)
         self._fstype_exclude = re.compile(config.fstypes_exclude)
         self._timeout = config.stat_timeout
+        # Each stuck mount holds one worker until its call returns; a few workers keep scrapes going.
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="statvfs")
         self._stuck: set[str] = set()
         self._lock = threading.Lock()
+        self._mount_table: tuple[bytes, list[Mount]] = (b"", [])
 
-    def _release(self, mountpoint: str, fut: Future[os.statvfs_result]) -> None:
+    def _mounts(self) -> list[Mount]:
+        """The filtered mount list, re-parsed only when the kernel's mount table changed."""
+        try:
+            with open("/proc/self/mounts", "rb") as f:
+                raw = f.read()
+        except OSError:
+            raw = b""
+        if raw and raw == self._mount_table[0]:
+            return self._mount_table[1]
+        mounts = self._parse_mounts()
+        self._mount_table = (raw, mounts)
+        return mounts
+
+    def _parse_mounts(self) -> list[Mount]:
+        seen: set[tuple[str, str, str]] = set()
+        out = []
+        for part in psutil.disk_partitions(all=True):
+            key = (part.device, part.mountpoint, part.fstype)
+            if key in seen or self._mount_exclude.search(part.mountpoint) or self._fstype_exclude.search(part.fstype):
+                continue
+            seen.add(key)
+            out.append((*key, "ro" in part.opts.split(",")))
+        return out
+
+    def _unstick(self, mountpoint: str) -> None:
         with self._lock:
-            if mountpoint in self._stuck:
-                self._stuck.discard(mountpoint)
-                log.info("mount answers again", extra={"mountpoint": mountpoint})
+            self._stuck.discard(mountpoint)
+        log.info("mount answers again", extra={"mountpoint": mountpoint})
 
     def collect(self) -> Iterable[Metric]:
         labels = ["device", "mountpoint", "fstype"]
@@ -51,43 +98,29 @@ class FilesystemCollector:
         files_free = GaugeMetricFamily("system_filesystem_files_free", "Free inodes.", labels=labels)
         readonly = GaugeMetricFamily("system_filesystem_readonly", "1 if mounted read-only.", labels=labels)
         error = GaugeMetricFamily(
-            "system_filesystem_device_error",
-            "1 if statvfs failed or timed out for this mount.",
-            labels=labels,
+            "system_filesystem_device_error", "1 if statvfs failed or timed out for this mount.", labels=labels
         )
-
-        seen: set[tuple[str, str, str]] = set()
-        pending: list[tuple[list[str], Future[os.statvfs_result], bool]] = []
-        for part in psutil.disk_partitions(all=True):
-            key = (part.device, part.mountpoint, part.fstype)
-            if key in seen or self._mount_exclude.search(part.mountpoint) or self._fstype_exclude.search(part.fstype):
-                continue
-            seen.add(key)
-            lv = list(key)
-            with self._lock:
-                stuck = part.mountpoint in self._stuck
-            if stuck:
-                error.add_metric(lv, 1.0)
-                continue
-            fut = self._pool.submit(os.statvfs, part.mountpoint)
-            pending.append((lv, fut, "ro" in part.opts.split(",")))
-
-        for lv, fut, ro in pending:
-            try:
-                st = fut.result(timeout=self._timeout)
-            except FutureTimeout:
-                mountpoint = lv[1]
+        with self._lock:
+            stuck = set(self._stuck)
+        mounts = self._mounts()
+        job = _StatJob([m for m in mounts if m[1] not in stuck])
+        fut = self._pool.submit(job.run)
+        try:
+            fut.result(timeout=self._timeout)
+        except FutureTimeout:
+            hung = job.current
+            if hung is not None:
                 with self._lock:
-                    self._stuck.add(mountpoint)
-                fut.add_done_callback(lambda f, m=mountpoint: self._release(m, f))
+                    self._stuck.add(hung)
+                fut.add_done_callback(lambda _f, m=hung: self._unstick(m))
                 log.warning(
                     "statvfs timed out, skipping mount until it answers",
-                    extra={"mountpoint": mountpoint, "timeout_seconds": self._timeout},
+                    extra={"mountpoint": hung, "timeout_seconds": self._timeout},
                 )
-                error.add_metric(lv, 1.0)
-                continue
-            except OSError as exc:
-                log.debug("statvfs failed", extra={"mountpoint": lv[1], "err": exc.strerror})
+        done = {mount[1] for mount, _ in job.results}
+        for mount, st in list(job.results):
+            lv = list(mount[:3])
+            if st is None:
                 error.add_metric(lv, 1.0)
                 continue
             block = st.f_frsize or st.f_bsize
@@ -96,6 +129,9 @@ class FilesystemCollector:
             avail.add_metric(lv, st.f_bavail * block)
             files.add_metric(lv, st.f_files)
             files_free.add_metric(lv, st.f_ffree)
-            readonly.add_metric(lv, 1.0 if ro or st.f_flag & os.ST_RDONLY else 0.0)
+            readonly.add_metric(lv, 1.0 if mount[3] or st.f_flag & os.ST_RDONLY else 0.0)
             error.add_metric(lv, 0.0)
+        for mount in mounts:  # stuck, or not reached before the deadline
+            if mount[1] not in done:
+                error.add_metric(list(mount[:3]), 1.0)
         return [size, free, avail, files, files_free, readonly, error]
