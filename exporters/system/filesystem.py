@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -29,8 +29,9 @@ Mount = tuple[str, str, str, bool]  # device, mountpoint, fstype, mounted read-o
 class _StatJob:
     """statvfs of each mount in turn; `current` names the mount a hung call is stuck on."""
 
-    def __init__(self, mounts: list[Mount]) -> None:
+    def __init__(self, mounts: list[Mount], stat: Callable[[str], os.statvfs_result]) -> None:
         self.mounts = mounts
+        self.stat = stat
         self.results: list[tuple[Mount, os.statvfs_result | None]] = []
         self.current: str | None = None
 
@@ -38,7 +39,7 @@ class _StatJob:
         for mount in self.mounts:
             self.current = mount[1]
             try:
-                st: os.statvfs_result | None = os.statvfs(mount[1])
+                st: os.statvfs_result | None = self.stat(mount[1])
             except OSError:
                 st = None
             self.results.append((mount, st))
@@ -48,7 +49,8 @@ class _StatJob:
 class FilesystemCollector:
     name = "filesystem"
 
-    def __init__(self, config: FilesystemConfig) -> None:
+    def __init__(self, config: FilesystemConfig, stat: Callable[[str], os.statvfs_result] = os.statvfs) -> None:
+        self._stat = stat
         self._mount_exclude = re.compile(config.mountpoints_exclude)
         self._fstype_exclude = re.compile(config.fstypes_exclude)
         self._timeout = config.stat_timeout
@@ -103,7 +105,7 @@ class FilesystemCollector:
         with self._lock:
             stuck = set(self._stuck)
         mounts = self._mounts()
-        job = _StatJob([m for m in mounts if m[1] not in stuck])
+        job = _StatJob([m for m in mounts if m[1] not in stuck], self._stat)
         fut = self._pool.submit(job.run)
         try:
             fut.result(timeout=self._timeout)
