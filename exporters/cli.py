@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from exporters import __version__
 from exporters.core.config import DEFAULT_CONFIG_FILE, Config, load_config
@@ -85,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_sub.add_parser("check", help="validate the config file; exit 2 with key paths on problems")
     _add_config_flag(check)
 
+    render = sub.add_parser("render", help="write rules (and more) from templates and the config")
+    _add_config_flag(render)
+    render.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file is stale")
+    render.add_argument("--root", default=".", help="the repository root holding the templates (default: %(default)s)")
+
+    lint = sub.add_parser("lint", help="run every check a user's CI needs: promtool rules checks and tests")
+    _add_config_flag(lint)
+    lint.add_argument("--root", default=".", help="the repository root (default: %(default)s)")
+
     stack = sub.add_parser("stack", help="the native stack (local binaries, no Docker)")
     stack_sub = stack.add_subparsers(dest="stack_command", required=True, metavar="SUBCOMMAND")
     up = stack_sub.add_parser("up", help="start the stack in the foreground; Ctrl-C stops everything")
@@ -105,6 +115,26 @@ def _run_system(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _render(args: argparse.Namespace, config: Config) -> int:
+    from exporters.render.main import render_all, stale, write
+
+    root = Path(args.root)
+    files = render_all(config, root)
+    if args.check:
+        problems = stale(files, root)
+        for rel, diff in problems:
+            print(f"stale: {rel}", file=sys.stderr)
+            print(diff, file=sys.stderr)
+        if problems:
+            print("run `alismon render` and commit the result", file=sys.stderr)
+            return 1
+        print(f"{len(files)} generated files are up to date")
+        return 0
+    changed = write(files, root)
+    print(f"wrote {len(changed)} of {len(files)} generated files" + (f": {', '.join(changed)}" if changed else ""))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "logfmt"))
@@ -115,6 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "system":
             return _run_system(args, config)
+        if args.command == "render":
+            return _render(args, config)
+        if args.command == "lint":
+            from exporters.lint import run_lint
+
+            return run_lint(config, Path(args.root))
         if args.command == "stack":
             from exporters.stack.runner import run_foreground
 

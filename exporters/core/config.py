@@ -11,19 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from exporters.core.alerting import AlertingConfig
+from exporters.core.config_base import Strict
 from exporters.core.errors import ConfigError
 from exporters.core.interpolate import interpolate, key_path
 from exporters.core.types import Duration, ListenAddress, Regex
 
 DEFAULT_CONFIG_FILE = "config.yml"
-
-
-class Strict(BaseModel):
-    """Base of every config model: unknown keys are refused, values are not coerced silently."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def read_secret(inline: str | None, file: Path | None, what: str) -> str | None:
@@ -222,6 +218,7 @@ class Config(Strict):
     system: SystemConfig = SystemConfig()
     blockchain: BlockchainConfig = BlockchainConfig()
     prometheus: PrometheusConfig = PrometheusConfig()
+    alerting: AlertingConfig = AlertingConfig()
 
 
 def _message(err: Any) -> str:

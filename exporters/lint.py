@@ -1,0 +1,59 @@
+"""`alismon lint`: the checks a user's CI runs on the generated rules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from exporters.core.config import Config
+from exporters.render.main import render_all, stale
+from exporters.rulecheck import check_alerts, check_coverage
+from exporters.stack.procs import ToolMissing, find_tool
+
+
+def _run(title: str, argv: list[str]) -> bool:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    ok = result.returncode == 0
+    print(f"{'ok  ' if ok else 'FAIL'} {title}")
+    if not ok:
+        print((result.stdout + result.stderr).rstrip(), file=sys.stderr)
+    return ok
+
+
+def _report(title: str, problems: list[str]) -> bool:
+    print(f"{'ok  ' if not problems else 'FAIL'} {title}")
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    return not problems
+
+
+def run_lint(config: Config, root: Path) -> int:
+    try:
+        promtool = find_tool("promtool")
+    except ToolMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rules = [str(root / "rules/alerts.yml"), str(root / "rules/recording.yml")]
+    tests = sorted(str(p) for p in (root / "tests/rules").glob("*.yml"))
+    results = [
+        _report(
+            "generated files up to date (alismon render --check)", [p for p, _ in stale(render_all(config, root), root)]
+        ),
+        _run(
+            "promtool check rules --lint=all --lint-fatal",
+            [promtool, "check", "rules", "--lint=all", "--lint-fatal", *rules],
+        ),
+        _report(
+            "alerts: severity, annotations, runbook pages",
+            check_alerts(root / "rules/alerts.yml", root / "docs/runbooks"),
+        ),
+        _report(
+            "every alert fires and stays silent in a test; every recording rule tested",
+            check_coverage(root / "rules/alerts.yml", root / "rules/recording.yml", root / "tests/rules"),
+        ),
+        _run(f"promtool test rules ({len(tests)} files)", [promtool, "test", "rules", *tests])
+        if tests
+        else _report("promtool test rules", ["no test files in tests/rules"]),
+    ]
+    return 0 if all(results) else 1

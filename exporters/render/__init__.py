@@ -1,0 +1,1 @@
+"""`alismon render`: rules (and later dashboards and provisioning) from templates plus config.yml."""

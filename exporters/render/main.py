@@ -1,0 +1,45 @@
+"""Write or check every generated file: `alismon render [--check]`."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from exporters.core.config import Config
+from exporters.render.rules import render_rules
+
+
+def render_all(config: Config, root: Path) -> dict[str, str]:
+    """Every generated file, path relative to root -> content."""
+    return {**render_rules(config, root)}
+
+
+def write(files: dict[str, str], root: Path) -> list[str]:
+    changed = []
+    for rel, content in files.items():
+        path = root / rel
+        if not path.exists() or path.read_text() != content:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            changed.append(rel)
+    return changed
+
+
+def stale(files: dict[str, str], root: Path) -> list[tuple[str, str]]:
+    """(path, unified diff) for every file that differs from what rendering gives."""
+    out = []
+    for rel, content in files.items():
+        path = root / rel
+        current = path.read_text() if path.exists() else ""
+        if current != content:
+            diff = "".join(
+                difflib.unified_diff(
+                    current.splitlines(keepends=True),
+                    content.splitlines(keepends=True),
+                    f"{rel} (on disk)",
+                    f"{rel} (rendered)",
+                    n=1,
+                )
+            )
+            out.append((rel, diff))
+    return out
