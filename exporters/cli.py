@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flag(render)
     render.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file is stale")
     render.add_argument("--root", default=".", help="the repository root holding the templates (default: %(default)s)")
+    render.add_argument("--out", help="write (or check) the generated tree here instead of --root")
 
     lint = sub.add_parser("lint", help="run every check a user's CI needs: promtool rules checks and tests")
     _add_config_flag(lint)
@@ -119,9 +120,10 @@ def _render(args: argparse.Namespace, config: Config) -> int:
     from exporters.render.main import render_all, stale, write
 
     root = Path(args.root)
+    out = Path(args.out) if args.out else root
     files = render_all(config, root)
     if args.check:
-        problems = stale(files, root)
+        problems = stale(files, out)
         for rel, diff in problems:
             print(f"stale: {rel}", file=sys.stderr)
             print(diff, file=sys.stderr)
@@ -130,7 +132,7 @@ def _render(args: argparse.Namespace, config: Config) -> int:
             return 1
         print(f"{len(files)} generated files are up to date")
         return 0
-    changed = write(files, root)
+    changed = write(files, out)
     print(f"wrote {len(changed)} of {len(files)} generated files" + (f": {', '.join(changed)}" if changed else ""))
     return 0
 

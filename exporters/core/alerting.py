@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from exporters.core.config_base import Strict
 from exporters.core.types import Duration
@@ -168,6 +168,70 @@ class Jobs(Strict):
     alertmanager: str = Field(default="alertmanager", pattern=r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")
 
 
+class SlackChannel(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    # The webhook URL is a secret: Alertmanager reads it from this file; it never appears in rendered files.
+    api_url_file: str
+    channel: str | None = None
+    username: str = "AlisChain Monitoring"
+
+
+class EmailChannel(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    to: list[str] = Field(min_length=1)
+    from_: str = Field(alias="from")
+    smarthost: str = Field(pattern=r"^[^:\s]+:\d+$")
+    auth_username: str | None = None
+    auth_password_file: str | None = None
+    require_tls: bool = True
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if "@" not in a]
+        if bad:
+            raise ValueError(f"not an email address: {', '.join(bad)}")
+        return v
+
+    @model_validator(mode="after")
+    def _auth(self) -> EmailChannel:
+        if (self.auth_username is None) != (self.auth_password_file is None):
+            raise ValueError("set auth_username and auth_password_file together")
+        return self
+
+
+class Heartbeat(Strict):
+    """Where the Watchdog goes: a dead man's switch webhook; null (no receiver) when url_file is unset."""
+
+    url_file: str | None = None
+    interval: Duration = 300.0
+
+
+class NotificationChannels(Strict):
+    slack: list[SlackChannel] = []
+    email: list[EmailChannel] = []
+    heartbeat: Heartbeat = Heartbeat()
+
+    @model_validator(mode="after")
+    def _unique(self) -> NotificationChannels:
+        names = [c.name for c in self.slack] + [c.name for c in self.email]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"channel names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+
+class Routing(Strict):
+    group_by: list[str] = ["alertname", "chain", "instance"]
+    group_wait: Duration = 30.0
+    group_interval: Duration = 300.0
+    repeat_interval_critical: Duration = 4 * 3600.0
+    repeat_interval_warning: Duration = 12 * 3600.0
+    # Labels that must match for a critical alert to silence its warning/info twin.
+    inhibit_equal: list[str] = ["alertname", "job", "instance", "chain", "endpoint", "mountpoint", "process"]
+    resolve_timeout: Duration = 300.0
+
+
 class AlertingConfig(Strict):
     jobs: Jobs = Jobs()
     # Where runbooks are read (docs/runbooks/<AlertName>.md is appended) and Grafana is reached.
@@ -177,4 +241,8 @@ class AlertingConfig(Strict):
     grafana_url: str = Field(default="http://localhost:3000", pattern=r"^https?://")
     # The window of the rates the rules use; at least four scrape intervals.
     rate_window: Duration = 300.0
+    # The address on-call uses to reach Alertmanager (silence links in messages).
+    alertmanager_url: str = Field(default="http://localhost:9093", pattern=r"^https?://")
     alerts: Alerts = Alerts()
+    notification_channels: NotificationChannels = NotificationChannels()
+    routing: Routing = Routing()

@@ -203,11 +203,46 @@ class BlockchainConfig(Strict):
 # ---------------------------------------------------------------- prometheus
 
 
+class ScrapeLimits(Strict):
+    """Per-job guards: a target that blows up its cardinality fails its scrape instead of Prometheus."""
+
+    sample_limit: int = Field(default=20_000, ge=0)
+    label_limit: int = Field(default=30, ge=0)
+    label_name_length_limit: int = Field(default=128, ge=0)
+    label_value_length_limit: int = Field(default=512, ge=0)
+    body_size_limit: str = Field(default="10MB", pattern=r"^\d+(B|KB|MB|GB)$")
+
+
+class PrometheusTargets(Strict):
+    """host:port of each component as Prometheus reaches it (compose service names by default)."""
+
+    system: list[str] = ["system-exporter:9810"]
+    blockchain: list[str] = ["blockchain-exporter:9811"]
+    business: list[str] = ["business-exporter:9812"]
+    prometheus: list[str] = ["localhost:9090"]
+    alertmanager: list[str] = ["alertmanager:9093"]
+
+
 class PrometheusConfig(Strict):
     listen_address: ListenAddress = "127.0.0.1:9090"
     scrape_interval: Duration = 15.0
+    # Unset: 10s, or the scrape interval when that is shorter (Prometheus refuses a longer timeout).
+    scrape_timeout: Duration | None = None
     evaluation_interval: Duration = 15.0
     retention: Duration = 15 * 86400.0
+    external_labels: dict[str, str] = {"monitor": "alischain"}
+    targets: PrometheusTargets = PrometheusTargets()
+    limits: ScrapeLimits = ScrapeLimits()
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> PrometheusConfig:
+        if self.scrape_timeout is not None and self.scrape_timeout > self.scrape_interval:
+            raise ValueError("scrape_timeout must not exceed scrape_interval")
+        return self
+
+    @property
+    def effective_scrape_timeout(self) -> float:
+        return self.scrape_timeout if self.scrape_timeout is not None else min(10.0, self.scrape_interval)
 
 
 # ---------------------------------------------------------------- top level

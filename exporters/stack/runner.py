@@ -22,6 +22,7 @@ def prometheus_config(config: Config, system_target: str) -> dict[str, object]:
     return {
         "global": {
             "scrape_interval": format_duration(config.prometheus.scrape_interval),
+            "scrape_timeout": format_duration(config.prometheus.effective_scrape_timeout),
             "evaluation_interval": format_duration(config.prometheus.evaluation_interval),
             "external_labels": {"stack": "alismon-native"},
         },
