@@ -226,24 +226,25 @@ def test_alismon_lint_passes_on_the_repo() -> None:
 
 def test_render_check_reports_a_stale_file(tmp_path: Path) -> None:
     shutil.copytree(REPO / "rules", tmp_path / "rules")
+    shutil.copytree(REPO / "provisioning", tmp_path / "provisioning")
+    cmd = [
+        sys.executable,
+        "-m",
+        "exporters.cli",
+        "render",
+        "--check",
+        "--config.file",
+        str(REPO / "config.yml"),
+        "--root",
+        str(REPO),
+        "--out",
+        str(tmp_path),
+    ]
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=60).returncode == 0
     with (tmp_path / "rules/alerts.yml").open("a") as f:
         f.write("# hand edit\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "exporters.cli",
-            "render",
-            "--check",
-            "--config.file",
-            str(REPO / "config.yml"),
-            "--root",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "stale: rules/alerts.yml" in result.stderr and "-# hand edit" in result.stderr
+    assert result.stderr.count("stale: ") == 1
     assert load_config(REPO / "config.yml")  # the shipped config still loads
