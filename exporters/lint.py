@@ -30,7 +30,7 @@ def _report(title: str, problems: list[str]) -> bool:
 
 def run_lint(config: Config, root: Path) -> int:
     try:
-        promtool = find_tool("promtool")
+        promtool, amtool = find_tool("promtool"), find_tool("amtool")
     except ToolMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -51,6 +51,14 @@ def run_lint(config: Config, root: Path) -> int:
         _report(
             "every alert fires and stays silent in a test; every recording rule tested",
             check_coverage(root / "rules/alerts.yml", root / "rules/recording.yml", root / "tests/rules"),
+        ),
+        _run(
+            "promtool check config --lint=all (provisioning/prometheus/prometheus.yml)",
+            [promtool, "check", "config", "--lint=all", str(root / "provisioning/prometheus/prometheus.yml")],
+        ),
+        _run(
+            "amtool check-config (provisioning/alertmanager/alertmanager.yml)",
+            [amtool, "check-config", str(root / "provisioning/alertmanager/alertmanager.yml")],
         ),
         _run(f"promtool test rules ({len(tests)} files)", [promtool, "test", "rules", *tests])
         if tests

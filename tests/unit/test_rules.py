@@ -221,7 +221,7 @@ def test_alismon_lint_passes_on_the_repo() -> None:
         timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("ok  ") == 5
+    assert result.stdout.count("ok  ") == 7
 
 
 def test_render_check_reports_a_stale_file(tmp_path: Path) -> None:
