@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from exporters.core.config import Config
+from exporters.dashlint import dropped_keys, lint_dashboard_files, sdk_round_trip
 from exporters.render.main import render_all, stale
 from exporters.rulecheck import check_alerts, check_coverage
 from exporters.stack.procs import ToolMissing, find_tool
@@ -26,6 +27,19 @@ def _report(title: str, problems: list[str]) -> bool:
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
     return not problems
+
+
+def _round_trip_problems(root: Path) -> list[str]:
+    import json
+
+    try:
+        problems = []
+        for path in sorted((root / "dashboards").glob("*.json")):
+            dashboard = json.loads(path.read_text())
+            problems += [f"{path.name}: {key} dropped" for key in dropped_keys(dashboard, sdk_round_trip(dashboard))]
+        return problems
+    except ImportError:
+        return ["grafana-foundation-sdk is not installed: pip install 'grafana-foundation-sdk==1769699379!11.6.0'"]
 
 
 def run_lint(config: Config, root: Path) -> int:
@@ -60,6 +74,11 @@ def run_lint(config: Config, root: Path) -> int:
             "amtool check-config (provisioning/alertmanager/alertmanager.yml)",
             [amtool, "check-config", str(root / "provisioning/alertmanager/alertmanager.yml")],
         ),
+        _report(
+            "dashboards: variables, ids, layout, units, datasource, rate interval",
+            lint_dashboard_files(root / "dashboards"),
+        ),
+        _report("dashboards: lossless round trip through grafana-foundation-sdk", _round_trip_problems(root)),
         _run(f"promtool test rules ({len(tests)} files)", [promtool, "test", "rules", *tests])
         if tests
         else _report("promtool test rules", ["no test files in tests/rules"]),

@@ -6,13 +6,14 @@ import difflib
 from pathlib import Path
 
 from exporters.core.config import Config
+from exporters.render.dashboards import render_dashboards
 from exporters.render.provisioning import render_provisioning
 from exporters.render.rules import render_rules
 
 
 def render_all(config: Config, root: Path) -> dict[str, str]:
     """Every generated file, path relative to root -> content (templates are read from root)."""
-    return {**render_rules(config, root), **render_provisioning(config, root)}
+    return {**render_rules(config, root), **render_provisioning(config, root), **render_dashboards(config, root)}
 
 
 def write(files: dict[str, str], root: Path) -> list[str]:

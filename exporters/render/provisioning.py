@@ -150,6 +150,53 @@ def alertmanager_config(alerting: AlertingConfig) -> dict[str, Any]:
     }
 
 
+GRAFANA_DIR = "provisioning/grafana"
+# Where compose mounts dashboards/ inside the Grafana container.
+GRAFANA_DASHBOARD_PATH = "/var/lib/grafana/dashboards/alischain"
+
+
+def grafana_files() -> dict[str, str]:
+    from exporters.render.dashboards import DATASOURCE_UID
+
+    datasource = {
+        "apiVersion": 1,
+        "deleteDatasources": [{"name": "Prometheus", "orgId": 1}],
+        "datasources": [
+            {
+                "name": "Prometheus",
+                "uid": DATASOURCE_UID,
+                "type": "prometheus",
+                "access": "proxy",
+                "orgId": 1,
+                "url": "http://prometheus:9090",
+                "isDefault": True,
+                "editable": False,
+                "jsonData": {"httpMethod": "POST", "timeInterval": "15s"},
+            }
+        ],
+    }
+    dashboards = {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "alischain",
+                "orgId": 1,
+                "folder": "AlisChain",
+                "folderUid": "alischain",
+                "type": "file",
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 30,
+                "options": {"path": GRAFANA_DASHBOARD_PATH, "foldersFromFilesStructure": False},
+            }
+        ],
+    }
+    return {
+        f"{GRAFANA_DIR}/datasources/prometheus.yml": HEADER + dump_yaml(datasource),
+        f"{GRAFANA_DIR}/dashboards/alischain.yml": HEADER + dump_yaml(dashboards),
+    }
+
+
 def render_provisioning(config: Config, root: Path) -> dict[str, str]:
     env = jinja_env(root / TEMPLATE_SOURCE)
     context = {"alerting": config.alerting}
@@ -157,6 +204,7 @@ def render_provisioning(config: Config, root: Path) -> dict[str, str]:
         f"{PROMETHEUS_DIR}/prometheus.yml": HEADER + dump_yaml(prometheus_config(config)),
         f"{ALERTMANAGER_DIR}/alertmanager.yml": HEADER + dump_yaml(alertmanager_config(config.alerting)),
         **target_files(config),
+        **grafana_files(),
     }
     for name in MESSAGE_TEMPLATES:
         out[f"{ALERTMANAGER_DIR}/templates/{name}"] = env.get_template(f"{name}.j2").render(context)

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 
-from exporters.stack.procs import ManagedProcess, free_port
-from tests.conftest import REPO, tool
+from exporters.stack.procs import ManagedProcess
 from tests.e2e.receivers import SMTPReceiver, WebhookReceiver
 from tests.helpers import wait_for
+from tests.stack_util import start_stack
 
 MARKER = "alismon-e2e-chain-client"
 
@@ -53,117 +52,44 @@ def test_alerts_reach_slack_and_email_then_resolve(
     tmp_path: Path, receivers: tuple[WebhookReceiver, SMTPReceiver], procs: list[ManagedProcess]
 ) -> None:
     slack, smtp = receivers
-    sys_port, prom_port, am_port = free_port(), free_port(), free_port()
     hook = tmp_path / "slack_webhook_url"
     hook.write_text(slack.url)
-    config = yaml.safe_load((REPO / "config.yml").read_text())
-    config["exporters"]["system"]["listen_address"] = f"127.0.0.1:{sys_port}"
-    config["system"]["processes"] = [{"name": "chain-client", "match": {"cmdline": MARKER}}]
-    config["prometheus"] = {
-        "scrape_interval": "1s",
-        "evaluation_interval": "1s",
-        "targets": {
-            "system": [f"127.0.0.1:{sys_port}"],
-            "blockchain": [],
-            "business": [],
-            "prometheus": [f"127.0.0.1:{prom_port}"],
-            "alertmanager": [f"127.0.0.1:{am_port}"],
-        },
-    }
-    config["alerting"].update(
-        {
-            "alertmanager_url": f"http://127.0.0.1:{am_port}",
-            "alerts": {
-                "WatchedProcessDown": {"for": "1s"},
-                # Both levels fire on this host's root filesystem, so the critical must inhibit the warning.
-                "FilesystemAlmostFull": {
-                    "warning": {"available_ratio": 0.999, "for": "0s"},
-                    "critical": {"available_ratio": 0.998, "for": "0s"},
-                },
-                "ExporterAbsent": {"enabled": False},  # the other exporters are not part of this test
-            },
-            "notification_channels": {
-                "slack": [{"name": "oncall", "api_url_file": str(hook), "channel": "#alerts"}],
-                "email": [
-                    {
-                        "name": "oncall-email",
-                        "to": ["oncall@alischain.test"],
-                        "from": "am@alischain.test",
-                        "smarthost": f"127.0.0.1:{smtp.port}",
-                        "require_tls": False,
-                    }
-                ],
-            },
-            "routing": {
-                "group_wait": "1s",
-                "group_interval": "1s",
-                "repeat_interval_critical": "1h",
-                "repeat_interval_warning": "1h",
-            },
-        }
-    )
-    cfg = tmp_path / "config.yml"
-    cfg.write_text(yaml.safe_dump(config))
-    out = tmp_path / "tree"
-    rendered = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "exporters.cli",
-            "render",
-            "--config.file",
-            str(cfg),
-            "--root",
-            str(REPO),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert rendered.returncode == 0, rendered.stderr
-
     client = start_chain_client()
     try:
-        procs.append(
-            ManagedProcess(
-                "system",
-                [sys.executable, "-m", "exporters.cli", "system", "--config.file", str(cfg)],
-                tmp_path / "system.log",
-            ).start()
+        stack = start_stack(
+            tmp_path,
+            procs,
+            system={"processes": [{"name": "chain-client", "match": {"cmdline": MARKER}}]},
+            alerting={
+                "alerts": {
+                    "WatchedProcessDown": {"for": "1s"},
+                    # Both levels fire on this host's root filesystem: the critical must inhibit the warning.
+                    "FilesystemAlmostFull": {
+                        "warning": {"available_ratio": 0.999, "for": "0s"},
+                        "critical": {"available_ratio": 0.998, "for": "0s"},
+                    },
+                    "ExporterAbsent": {"enabled": False},  # the other exporters are not part of this test
+                },
+                "notification_channels": {
+                    "slack": [{"name": "oncall", "api_url_file": str(hook), "channel": "#alerts"}],
+                    "email": [
+                        {
+                            "name": "oncall-email",
+                            "to": ["oncall@alischain.test"],
+                            "from": "am@alischain.test",
+                            "smarthost": f"127.0.0.1:{smtp.port}",
+                            "require_tls": False,
+                        }
+                    ],
+                },
+                "routing": {
+                    "group_wait": "1s",
+                    "group_interval": "1s",
+                    "repeat_interval_critical": "1h",
+                    "repeat_interval_warning": "1h",
+                },
+            },
         )
-        procs[-1].wait_http(f"http://127.0.0.1:{sys_port}/-/ready")
-        procs.append(
-            ManagedProcess(
-                "alertmanager",
-                [
-                    tool("prometheus-alertmanager"),
-                    f"--config.file={out / 'provisioning/alertmanager/alertmanager.yml'}",
-                    f"--storage.path={tmp_path / 'am'}",
-                    f"--web.listen-address=127.0.0.1:{am_port}",
-                    "--cluster.listen-address=",
-                    f"--web.external-url=http://127.0.0.1:{am_port}",
-                ],
-                tmp_path / "am.log",
-            ).start()
-        )
-        procs[-1].wait_http(f"http://127.0.0.1:{am_port}/-/ready")
-        procs.append(
-            ManagedProcess(
-                "prometheus",
-                [
-                    tool("prometheus"),
-                    f"--config.file={out / 'provisioning/prometheus/prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{prom_port}",
-                    "--rules.alert.resend-delay=1s",
-                ],
-                tmp_path / "prometheus.log",
-            ).start()
-        )
-        procs[-1].wait_http(f"http://127.0.0.1:{prom_port}/-/ready")
-
         # Inhibition: the critical FilesystemAlmostFull reaches Slack; its warning twin never does.
         wait_for(
             lambda: slack_alerts(slack, "FilesystemAlmostFull", "firing"),
@@ -178,7 +104,7 @@ def test_alerts_reach_slack_and_email_then_resolve(
         wait_for(
             lambda: (
                 b'system_process_up{process="chain-client"} 1.0'
-                in requests.get(f"http://127.0.0.1:{sys_port}/metrics", timeout=5).content
+                in requests.get(f"{stack.system}/metrics", timeout=5).content
             ),
             30,
             "the chain client to be watched",
@@ -196,7 +122,7 @@ def test_alerts_reach_slack_and_email_then_resolve(
         assert "No process matching chain-client has run on" in text
         assert "/docs/runbooks/WatchedProcessDown.md|Runbook>" in text
         assert "/d/alischain-system|Dashboard>" in text
-        assert f"http://127.0.0.1:{am_port}/#/silences/new?filter=" in text
+        assert f"{stack.alertmanager}/#/silences/new?filter=" in text
 
         def mail(status: str) -> list:
             return [

@@ -221,12 +221,13 @@ def test_alismon_lint_passes_on_the_repo() -> None:
         timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("ok  ") == 7
+    assert result.stdout.count("ok  ") == 9
 
 
 def test_render_check_reports_a_stale_file(tmp_path: Path) -> None:
     shutil.copytree(REPO / "rules", tmp_path / "rules")
     shutil.copytree(REPO / "provisioning", tmp_path / "provisioning")
+    shutil.copytree(REPO / "dashboards", tmp_path / "dashboards")
     cmd = [
         sys.executable,
         "-m",

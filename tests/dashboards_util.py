@@ -1,0 +1,29 @@
+"""Dashboard queries with the template variables substituted, for promtool and live checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((REPO / "dashboards" / name).read_text())
+
+
+def substitute(expr: str, variables: dict[str, str]) -> str:
+    for name, value in sorted(variables.items(), key=lambda kv: -len(kv[0])):
+        expr = expr.replace(f"${{{name}}}", value).replace(f"${name}", value)
+    return expr
+
+
+def panel_queries(dashboard: dict[str, Any], job: str) -> list[tuple[str, str]]:
+    """(panel title, query) with $job, $instance, $chain and $__rate_interval substituted."""
+    variables = {"job": job, "instance": ".*", "chain": ".*", "__rate_interval": "1m", "__interval": "15s"}
+    out = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            out.append((panel["title"], substitute(target["expr"], variables)))
+    return out
