@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"enable the {name} collector",
         )
 
+    business = sub.add_parser("business", help="run the business exporter and its ingest API (default port 9812)")
+    _add_exporter_flags(business)
+
     config = sub.add_parser("config", help="work with the config file")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
     check = config_sub.add_parser("check", help="validate the config file; exit 2 with key paths on problems")
@@ -102,6 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flag(up)
     up.add_argument("--run-dir", default=".run", help="where configs, data and logs go (default: %(default)s)")
     return parser
+
+
+def _run_business(args: argparse.Namespace, config: Config) -> int:
+    from exporters.business.exporter import BusinessExporter
+    from exporters.core.http import serve
+
+    web = load_web_config(args.web_config_file)
+    exporter = BusinessExporter(config.business)
+    address = args.listen_address or config.exporters.business.listen_address
+    asyncio.run(serve(exporter, address, web))
+    return 0
 
 
 def _run_system(args: argparse.Namespace, config: Config) -> int:
@@ -147,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "system":
             return _run_system(args, config)
+        if args.command == "business":
+            return _run_business(args, config)
         if args.command == "render":
             return _render(args, config)
         if args.command == "lint":

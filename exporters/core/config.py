@@ -11,30 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from exporters.core.alerting import AlertingConfig
+from exporters.core.business_config import BusinessConfig
 from exporters.core.config_base import Strict
 from exporters.core.errors import ConfigError
 from exporters.core.interpolate import interpolate, key_path
+from exporters.core.secrets import exactly_one_secret as _exactly_one_secret
+from exporters.core.secrets import read_secret
 from exporters.core.types import Duration, ListenAddress, Regex
 
 DEFAULT_CONFIG_FILE = "config.yml"
-
-
-def read_secret(inline: str | None, file: Path | None, what: str) -> str | None:
-    """A secret given inline or as `<what>_file`; the file's content is stripped of the newline."""
-    if file is None:
-        return inline
-    try:
-        return file.read_text().rstrip("\r\n")
-    except OSError as exc:
-        raise ValueError(f"cannot read {what}_file {str(file)!r}: {exc.strerror}") from None
-
-
-def _exactly_one_secret(model: BaseModel, name: str) -> None:
-    if getattr(model, name) is not None and getattr(model, f"{name}_file") is not None:
-        raise ValueError(f"set either {name} or {name}_file, not both")
 
 
 # ---------------------------------------------------------------- exporters
@@ -254,6 +242,7 @@ class Config(Strict):
     blockchain: BlockchainConfig = BlockchainConfig()
     prometheus: PrometheusConfig = PrometheusConfig()
     alerting: AlertingConfig = AlertingConfig()
+    business: BusinessConfig = BusinessConfig()
 
 
 def _message(err: Any) -> str:

@@ -1,0 +1,1 @@
+"""The business exporter: application events pushed to an ingest API, stored durably, exposed as metrics."""

@@ -1,0 +1,129 @@
+"""A small client for the ingest API: retries with jittered backoff, and an on-disk spool.
+
+Every event gets an id when it is raised, so a retry after a lost answer is idempotent.
+Events that cannot be delivered (the exporter is down, or keeps failing) are appended to a
+spool file and sent first, in order, on the next successful call or `flush()`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+
+class IngestError(Exception):
+    """The exporter refused the events (a 4xx): retrying would not help, so they are not spooled."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(f"{status}: {body.get('error')}: {body.get('message')}")
+        self.status, self.body = status, body
+
+
+class BusinessClient:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        spool: Path | None = None,
+        retries: int = 3,
+        backoff: float = 0.2,
+        timeout: float = 5.0,
+        batch_size: int = 500,
+    ) -> None:
+        self.url = url.rstrip("/") + "/api/v1/events"
+        self.spool = spool
+        self.timeout = timeout
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        # POST is retried too: ids make it idempotent. backoff_jitter spreads out a crowd of retrying clients.
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            backoff_factor=backoff,
+            backoff_jitter=backoff,
+            status_forcelist=(429, 502, 503, 504),
+            allowed_methods=None,
+            raise_on_status=False,
+            respect_retry_after_header=True,
+        )
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+
+    @staticmethod
+    def event(
+        type: str,
+        labels: dict[str, str],
+        value: float | None = None,
+        timestamp: float | None = None,
+        id: str | None = None,
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": type, "labels": labels, "id": id or uuid.uuid4().hex}
+        if value is not None:
+            out["value"] = value
+        if timestamp is not None:
+            out["timestamp"] = timestamp
+        return out
+
+    def send(self, events: list[dict[str, Any]]) -> bool:
+        """Deliver spooled events, then these. False (and spooled) when the exporter is unreachable."""
+        with self._lock:
+            pending = self._read_spool() + list(events)
+            for start in range(0, len(pending), self.batch_size):
+                chunk = pending[start : start + self.batch_size]
+                try:
+                    self._post(chunk)
+                except (requests.ConnectionError, requests.Timeout, _Retryable):
+                    self._write_spool(pending[start:])
+                    return False
+            self._write_spool([])
+            return True
+
+    def flush(self) -> bool:
+        return self.send([])
+
+    def spooled(self) -> int:
+        return len(self._read_spool())
+
+    def _post(self, events: list[dict[str, Any]]) -> None:
+        response = self.session.post(self.url, data=json.dumps(events), timeout=self.timeout)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise _Retryable(response.status_code)
+        if response.status_code >= 400:
+            raise IngestError(response.status_code, response.json())
+
+    def _read_spool(self) -> list[dict[str, Any]]:
+        if self.spool is None or not self.spool.exists():
+            return []
+        with self.spool.open() as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def _write_spool(self, events: list[dict[str, Any]]) -> None:
+        if self.spool is None:
+            if events:
+                raise ConnectionError(f"{len(events)} events could not be delivered and no spool is configured")
+            return
+        self.spool.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.spool.with_suffix(".tmp")
+        with tmp.open("w") as f:
+            for event in events:
+                f.write(json.dumps(event) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.spool)  # atomic: a crash leaves the old spool or the new one, never half
+
+
+class _Retryable(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the exporter answered {status}")

@@ -1,0 +1,120 @@
+"""Turning a request body into validated events, or a rejection that says what is wrong and where."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from exporters.core.business_config import BusinessConfig, EventType
+
+MAX_ID_LENGTH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str
+    labels: tuple[str, ...]  # values in the order the config declares the labels
+    value: float
+    id: str | None
+    timestamp: float
+
+
+class Rejection(Exception):
+    """An HTTP error with a machine-readable reason, counted in business_events_rejected_total{reason}."""
+
+    def __init__(
+        self, status: int, reason: str, message: str, index: int | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message, self.index, self.field = status, reason, message, index, field
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.reason, "message": self.message}
+        if self.index is not None:
+            out["event"] = self.index
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
+
+def _invalid(index: int, field: str, message: str, reason: str = "invalid_event") -> Rejection:
+    return Rejection(422, reason, f"event {index}: {field}: {message}", index, field)
+
+
+def _number(raw: Any, index: int, field: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise _invalid(index, field, "must be a finite number", "invalid_value")
+    return float(raw)
+
+
+def parse_event(raw: Any, index: int, config: BusinessConfig, now: float) -> Event:
+    if not isinstance(raw, dict):
+        raise _invalid(index, "(event)", "must be a JSON object")
+    unknown = sorted(set(raw) - {"type", "labels", "value", "id", "timestamp"})
+    if unknown:
+        raise _invalid(index, unknown[0], "unknown field")
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        raise _invalid(index, "type", "is required and must be a string")
+    spec: EventType | None = config.events.get(kind)
+    if spec is None:
+        raise _invalid(
+            index, "type", f"unknown event type {kind!r} (known: {', '.join(sorted(config.events))})", "unknown_type"
+        )
+    labels = raw.get("labels", {})
+    if not isinstance(labels, dict):
+        raise _invalid(index, "labels", "must be an object of label values")
+    for name in labels:
+        if name not in spec.labels:
+            raise _invalid(
+                index,
+                f"labels.{name}",
+                f"unknown label for {kind} (declared: {', '.join(spec.labels)})",
+                "unknown_label",
+            )
+    values = []
+    for name, rule in spec.labels.items():
+        value = labels.get(name)
+        if not isinstance(value, str) or value == "":
+            raise _invalid(index, f"labels.{name}", "is required and must be a non-empty string", "missing_label")
+        if len(value) > config.limits.max_label_value_length:
+            raise _invalid(
+                index,
+                f"labels.{name}",
+                f"longer than {config.limits.max_label_value_length} characters",
+                "invalid_label_value",
+            )
+        if rule.values is not None and value not in rule.values:
+            raise _invalid(index, f"labels.{name}", f"{value!r} is not one of {rule.values}", "label_value_not_allowed")
+        values.append(value)
+    observed = spec.kind == "histogram" or spec.observe is not None
+    if "value" in raw:
+        value = _number(raw["value"], index, "value")
+        if not observed and value < 0:
+            raise _invalid(index, "value", "a counter increment cannot be negative", "invalid_value")
+    elif observed:
+        raise _invalid(index, "value", f"is required: {kind} observes a value", "invalid_value")
+    else:
+        value = 1.0
+    event_id = raw.get("id")
+    if event_id is not None and (not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_ID_LENGTH):
+        raise _invalid(index, "id", f"must be a string of 1 to {MAX_ID_LENGTH} characters")
+    timestamp = now
+    if "timestamp" in raw:
+        timestamp = _number(raw["timestamp"], index, "timestamp")
+        if timestamp > now + config.limits.max_clock_skew:
+            raise _invalid(index, "timestamp", "is in the future beyond the allowed clock skew", "invalid_value")
+    return Event(kind, tuple(values), value, event_id, timestamp)
+
+
+def parse_body(body: Any, config: BusinessConfig, now: float) -> list[Event]:
+    """One event object or a list of them (a batch: all events valid, or the whole batch is refused)."""
+    batch = body if isinstance(body, list) else [body]
+    if not batch:
+        raise Rejection(422, "invalid_event", "the batch is empty")
+    if len(batch) > config.limits.max_batch_events:
+        raise Rejection(
+            413, "batch_too_large", f"{len(batch)} events in one request; at most {config.limits.max_batch_events}"
+        )
+    return [parse_event(raw, i, config, now) for i, raw in enumerate(batch)]

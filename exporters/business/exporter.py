@@ -1,0 +1,157 @@
+"""The business exporter: the ingest API on the shared HTTP runtime, and its metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hmac
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from exporters.business.events import Rejection, parse_body
+from exporters.business.openapi import openapi_document
+from exporters.business.state import Aggregates
+from exporters.business.store import COMMIT_BUCKETS, Store
+from exporters.core.business_config import BusinessConfig
+from exporters.core.collect import BuildInfo, TimedCollectors
+from exporters.core.errors import ConfigError
+from exporters.core.http import Exporter
+
+log = logging.getLogger(__name__)
+EVENTS_PATH = "/api/v1/events"
+
+
+class _SelfMetrics:
+    name = "ingest"
+
+    def __init__(self, exporter: BusinessExporter) -> None:
+        self.exporter = exporter
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self.exporter.store.stats
+        rejected = CounterMetricFamily("business_events_rejected", "Requests refused, by reason.", labels=["reason"])
+        for reason, count in sorted(self.exporter.rejections.items()):
+            rejected.add_metric([reason], count)
+        accepted = CounterMetricFamily("business_events_accepted", "Events durably stored and counted.")
+        accepted.add_metric([], stats.committed_events)
+        duplicates = CounterMetricFamily(
+            "business_events_duplicate", "Events acknowledged again without counting (a retried id)."
+        )
+        duplicates.add_metric([], stats.duplicates)
+        commits = CounterMetricFamily("business_store_commits", "Group commits to the event store.")
+        commits.add_metric([], stats.commits)
+        errors = CounterMetricFamily("business_store_errors", "Failed commits to the event store.")
+        errors.add_metric([], stats.errors)
+        duration = HistogramMetricFamily(
+            "business_store_commit_duration_seconds", "Time a group commit took, fsync included."
+        )
+        cumulative, buckets = 0, []
+        for edge, count in zip([*map(str, COMMIT_BUCKETS), "+Inf"], stats.commit_buckets, strict=True):
+            cumulative += count
+            buckets.append((edge, cumulative))
+        duration.add_metric([], buckets, sum_value=stats.commit_seconds_sum)
+        values = GaugeMetricFamily(
+            "business_label_values", "Distinct values a capped label has taken.", labels=["event", "label"]
+        )
+        limit = GaugeMetricFamily(
+            "business_label_values_limit", "The cap on a label's distinct values.", labels=["event", "label"]
+        )
+        counts = self.exporter.store.label_counts()
+        for event, spec in self.exporter.config.events.items():
+            for label, rule in spec.labels.items():
+                if rule.max_values is not None:
+                    values.add_metric([event, label], counts.get((event, label), 0))
+                    limit.add_metric([event, label], rule.max_values)
+        return [rejected, accepted, duplicates, commits, errors, duration, values, limit]
+
+
+class BusinessExporter(Exporter):
+    name = "business"
+    title = "AlisChain business exporter"
+
+    def __init__(self, config: BusinessConfig) -> None:
+        super().__init__()
+        self.config = config
+        token = config.token()
+        if token is None and not config.allow_unauthenticated:
+            raise ConfigError(
+                [
+                    "business.auth_token: no ingest token is set (auth_token, auth_token_file or "
+                    "${ALISMON_INGEST_TOKEN}); set allow_unauthenticated: true only for local tests"
+                ]
+            )
+        self._token = token
+        self.aggregates = Aggregates(config)
+        self.store = Store(config, self.aggregates)
+        self.rejections: collections.Counter[str] = collections.Counter()
+        self._ready = False
+        self.registry.register(BuildInfo(self.name))
+        self.registry.register(self.aggregates)  # type: ignore[arg-type]
+        self.registry.register(TimedCollectors("business", [_SelfMetrics(self)]))
+
+    def ready(self) -> bool:
+        return self._ready
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.store.open)
+        self._ready = True
+
+    async def stop(self) -> None:
+        self._ready = False
+        await asyncio.to_thread(self.store.close)
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post(EVENTS_PATH, self.post_events)
+        document = openapi_document(self.config)
+        app.router.add_get("/api/v1/openapi.json", lambda _: _json(200, document))
+        app["landing_links"].append(("/api/v1/openapi.json", "Ingest API (OpenAPI)"))
+
+    def _reject(self, rejection: Rejection) -> web.Response:
+        self.rejections[rejection.reason] += 1
+        return _json(rejection.status, rejection.body())
+
+    async def post_events(self, request: web.Request) -> web.Response:
+        try:
+            self._authorize(request)
+            if request.content_type != "application/json":
+                raise Rejection(
+                    415,
+                    "unsupported_media_type",
+                    f"Content-Type must be application/json, not {request.content_type!r}",
+                )
+            limit = self.config.limits.max_body_size
+            if request.content_length is not None and request.content_length > limit:
+                raise Rejection(413, "body_too_large", f"the body is larger than {limit} bytes")
+            chunks, size = [], 0
+            async for chunk in request.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > limit:  # a chunked body has no Content-Length to check up front
+                    raise Rejection(413, "body_too_large", f"the body is larger than {limit} bytes")
+                chunks.append(chunk)
+            raw = b"".join(chunks)
+            try:
+                body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise Rejection(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+            events = parse_body(body, self.config, time.time())
+            outcome = await asyncio.wrap_future(self.store.submit(events))
+        except Rejection as rejection:
+            return self._reject(rejection)
+        return _json(200, {"accepted": outcome.accepted, "duplicates": outcome.duplicates})
+
+    def _authorize(self, request: web.Request) -> None:
+        if self._token is None:
+            return
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), self._token.encode()):
+            raise Rejection(401, "unauthorized", "a valid bearer token is required")
+
+
+def _json(status: int, body: Any) -> web.Response:
+    return web.json_response(body, status=status)

@@ -1,0 +1,146 @@
+"""The aggregated metric state: a plain dict keyed by (metric, label values), rendered by a
+custom collector (STYLE.md: about 10x cheaper than client_python's labels().inc())."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from exporters.business.events import Event
+from exporters.core.business_config import BusinessConfig
+
+Key = tuple[str, tuple[str, ...]]
+# A counter or gauge is a float; a histogram is [count per bucket..., count in +Inf, sum, count].
+Value = float | list[float]
+
+
+@dataclass(frozen=True)
+class Family:
+    metric: str
+    kind: str  # counter | histogram | gauge
+    help: str
+    labels: tuple[str, ...]
+    buckets: tuple[float, ...] = ()
+    # A counter whose event value goes to an `observe` histogram counts events (+1 each).
+    counts_events: bool = False
+
+
+def families(config: BusinessConfig) -> dict[str, list[Family]]:
+    """Event type -> the families one of its events touches: the main one, then observe, then last_seen."""
+    out: dict[str, list[Family]] = {}
+    for name, spec in config.events.items():
+        labels = tuple(spec.labels)
+        main = Family(
+            spec.metric,
+            spec.kind,
+            spec.help or f"{name} events.",
+            labels,
+            tuple(spec.histogram_buckets) if spec.kind == "histogram" else (),
+            counts_events=spec.observe is not None,
+        )
+        fams = [main]
+        if spec.observe is not None:
+            fams.append(
+                Family(
+                    spec.observe.metric,
+                    "histogram",
+                    spec.observe.help or f"{name} observed values.",
+                    labels,
+                    tuple(spec.observe.buckets),
+                )
+            )
+        if spec.last_seen is not None:
+            fams.append(
+                Family(
+                    spec.last_seen.metric,
+                    "gauge",
+                    spec.last_seen.help or f"Unix time of the newest {name} event.",
+                    labels,
+                )
+            )
+        out[name] = fams
+    return out
+
+
+def apply(event: Event, fams: list[Family], read: dict[Key, Value], write: dict[Key, Value]) -> None:
+    """Fold one event into `write`, copying entries from `read` on first touch (copy on write)."""
+    for family in fams:
+        key = (family.metric, event.labels)
+        current = write.get(key)
+        if current is None:
+            base = read.get(key)
+            current = (list(base) if isinstance(base, list) else base) if base is not None else None
+        if family.kind == "counter":
+            write[key] = (current or 0.0) + (1.0 if family.counts_events else event.value)
+        elif family.kind == "histogram":
+            hist = current if isinstance(current, list) else [0.0] * (len(family.buckets) + 3)
+            hist[bisect.bisect_left(family.buckets, event.value)] += 1
+            hist[-2] += event.value
+            hist[-1] += 1
+            write[key] = hist
+        else:
+            write[key] = max(current or 0.0, event.timestamp)
+
+
+class Aggregates:
+    """The live state scrapes read; replaced key by key only after a commit succeeded."""
+
+    def __init__(self, config: BusinessConfig) -> None:
+        self.config = config
+        self.families = families(config)
+        self.series: dict[Key, Value] = {}
+        self.lock = threading.Lock()
+
+    def merge(self, staged: dict[Key, Value]) -> None:
+        with self.lock:
+            self.series.update(staged)
+
+    def label_values(self) -> dict[tuple[str, str], set[str]]:
+        """(event type, label) -> values seen, for the cardinality caps."""
+        out: dict[tuple[str, str], set[str]] = {}
+        with self.lock:
+            keys = list(self.series)
+        main = {fams[0].metric: (event, fams[0].labels) for event, fams in self.families.items()}
+        for metric, values in keys:
+            if metric in main:
+                event, names = main[metric]
+                for name, value in zip(names, values, strict=True):
+                    out.setdefault((event, name), set()).add(value)
+        return out
+
+    def collect(self) -> Iterable[Metric]:
+        with self.lock:
+            snapshot = dict(self.series)
+        by_metric: dict[str, list[tuple[tuple[str, ...], Value]]] = {}
+        for (metric, labels), value in snapshot.items():
+            by_metric.setdefault(metric, []).append((labels, value))
+        out: list[Metric] = []
+        for fams in self.families.values():
+            for family in fams:
+                rows = sorted(by_metric.get(family.metric, []))
+                if family.kind == "counter":
+                    metric = CounterMetricFamily(
+                        family.metric.removesuffix("_total"), family.help, labels=list(family.labels)
+                    )
+                    for labels, value in rows:
+                        metric.add_metric(list(labels), value)  # type: ignore[arg-type]
+                elif family.kind == "gauge":
+                    metric = GaugeMetricFamily(family.metric, family.help, labels=list(family.labels))
+                    for labels, value in rows:
+                        metric.add_metric(list(labels), value)  # type: ignore[arg-type]
+                else:
+                    metric = HistogramMetricFamily(family.metric, family.help, labels=list(family.labels))
+                    edges = [*(str(float(b)) for b in family.buckets), "+Inf"]
+                    for labels, hist in rows:
+                        assert isinstance(hist, list)
+                        cumulative, buckets = 0.0, []
+                        for edge, count in zip(edges, hist[:-2], strict=True):
+                            cumulative += count
+                            buckets.append((edge, cumulative))
+                        metric.add_metric(list(labels), buckets, sum_value=hist[-2])
+                out.append(metric)
+        return out

@@ -1,0 +1,250 @@
+"""Durable state in SQLite (WAL): the aggregated series and the recent event ids.
+
+One writer thread owns the connection. Requests queue their validated batches; the writer
+takes everything queued, applies it in one transaction and commits once (group commit), and
+only then answers each request and publishes the new values to scrapes. A crash after an
+answer therefore loses nothing; a crash before it loses only unacknowledged events.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from exporters.business.events import Event, Rejection
+from exporters.business.state import Aggregates, Key, Value, apply
+from exporters.core.business_config import BusinessConfig
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS series (metric TEXT NOT NULL, labels TEXT NOT NULL, value TEXT NOT NULL,
+                                   PRIMARY KEY (metric, labels)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS event_ids (id TEXT PRIMARY KEY, seen REAL NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS event_ids_seen ON event_ids (seen);
+"""
+MAX_GROUP = 512  # batches per transaction; bounds a commit's latency under a flood
+
+
+@dataclass
+class Outcome:
+    accepted: int
+    duplicates: int
+
+
+@dataclass
+class _Batch:
+    events: list[Event]
+    future: Future[Outcome] = field(default_factory=Future)
+
+
+COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+@dataclass
+class StoreStats:
+    commits: int = 0
+    committed_events: int = 0
+    duplicates: int = 0
+    errors: int = 0
+    # Commit durations as histogram counts per COMMIT_BUCKETS edge (+Inf last), and their sum.
+    commit_buckets: list[int] = field(default_factory=lambda: [0] * (len(COMMIT_BUCKETS) + 1))
+    commit_seconds_sum: float = 0.0
+
+
+class Store:
+    def __init__(self, config: BusinessConfig, aggregates: Aggregates) -> None:
+        self.config = config
+        self.aggregates = aggregates
+        self.path = Path(config.store.path)
+        self.stats = StoreStats()
+        self._queue: queue.Queue[_Batch | None] = queue.Queue()
+        self._ids: dict[str, float] = {}
+        self._labels: dict[tuple[str, str], set[str]] = {}
+        self._caps = {
+            (event, label): rule.max_values
+            for event, spec in config.events.items()
+            for label, rule in spec.labels.items()
+            if rule.max_values is not None
+        }
+        self._label_index = {event: list(spec.labels) for event, spec in config.events.items()}
+        self._thread: threading.Thread | None = None
+        self._db: sqlite3.Connection | None = None
+
+    # ---- lifecycle
+
+    def open(self) -> None:
+        """Create or open the database and load the state (counters survive restarts and crashes)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self.config.store.synchronous.upper()}")
+        db.executescript(SCHEMA)
+        restored: dict[Key, Value] = {}
+        known = {f.metric for fams in self.aggregates.families.values() for f in fams}
+        for metric, labels, value in db.execute("SELECT metric, labels, value FROM series"):
+            if metric in known:  # a family removed from the config stays on disk but is not exposed
+                restored[(metric, tuple(json.loads(labels)))] = json.loads(value)
+        self.aggregates.merge(restored)
+        horizon = time.time() - self.config.idempotency.window
+        self._ids = dict(db.execute("SELECT id, seen FROM event_ids WHERE seen >= ?", (horizon,)))
+        self._labels = self.aggregates.label_values()
+        self._db = db
+        self._thread = threading.Thread(target=self._run, name="business-store", daemon=True)
+        self._thread.start()
+        log.info("store opened", extra={"path": str(self.path), "series": len(restored), "ids": len(self._ids)})
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+        if self._db is not None:
+            self._db.close()
+
+    # ---- requests
+
+    def submit(self, events: list[Event]) -> Future[Outcome]:
+        batch = _Batch(events)
+        self._queue.put(batch)
+        return batch.future
+
+    # ---- the writer thread
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this group
+                    break
+                group.append(nxt)
+            self._commit(group)
+
+    def _stage(
+        self,
+        batch: _Batch,
+        staged: dict[Key, Value],
+        staged_ids: dict[str, float],
+        staged_labels: dict[tuple[str, str], set[str]],
+        now: float,
+    ) -> Outcome:
+        fresh: list[Event] = []
+        seen_here: set[str] = set()
+        for event in batch.events:
+            if event.id is not None:
+                if event.id in self._ids or event.id in staged_ids or event.id in seen_here:
+                    continue
+                seen_here.add(event.id)
+            fresh.append(event)
+        # Cardinality caps, for the whole batch before any of it is applied (all or nothing).
+        adds: dict[tuple[str, str], set[str]] = {}
+        for event in fresh:
+            for name, value in zip(self._label_index[event.type], event.labels, strict=True):
+                key = (event.type, name)
+                cap = self._caps.get(key)
+                if cap is None or value in self._labels.get(key, ()) or value in staged_labels.get(key, ()):
+                    continue
+                new = adds.setdefault(key, set())
+                new.add(value)
+                total = len(self._labels.get(key, ())) + len(staged_labels.get(key, ())) + len(new)
+                if total > cap:
+                    raise Rejection(
+                        429,
+                        "cardinality_cap",
+                        f"label {name} of {event.type} already has {cap} distinct values (its cap); "
+                        f"{value!r} would be one more",
+                        batch.events.index(event),
+                        f"labels.{name}",
+                    )
+        for key, values in adds.items():
+            staged_labels.setdefault(key, set()).update(values)
+        for event in fresh:
+            apply(event, self.aggregates.families[event.type], self.aggregates.series, staged)
+        for event_id in seen_here:
+            staged_ids[event_id] = now
+        return Outcome(len(fresh), len(batch.events) - len(fresh))
+
+    def _commit(self, group: list[_Batch]) -> None:
+        assert self._db is not None
+        start = time.perf_counter()
+        now = time.time()
+        staged: dict[Key, Value] = {}
+        staged_ids: dict[str, float] = {}
+        staged_labels: dict[tuple[str, str], set[str]] = {}
+        results: list[tuple[_Batch, Outcome | Rejection]] = []
+        for batch in group:
+            try:
+                results.append((batch, self._stage(batch, staged, staged_ids, staged_labels, now)))
+            except Rejection as rejection:
+                results.append((batch, rejection))
+        try:
+            if staged or staged_ids:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "INSERT INTO series (metric, labels, value) VALUES (?, ?, ?) "
+                    "ON CONFLICT (metric, labels) DO UPDATE SET value = excluded.value",
+                    [(m, json.dumps(labels), json.dumps(v)) for (m, labels), v in staged.items()],
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO event_ids (id, seen) VALUES (?, ?)", list(staged_ids.items())
+                )
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.stats.errors += 1
+            log.error("store commit failed", extra={"err": str(exc), "batches": len(group)})
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            for batch, _ in results:
+                batch.future.set_exception(Rejection(503, "store_error", f"the event store failed: {exc}"))
+            return
+        # Published only now: a scrape never shows an event that is not durable.
+        self.aggregates.merge(staged)
+        self._ids.update(staged_ids)
+        for key, values in staged_labels.items():
+            self._labels.setdefault(key, set()).update(values)
+        self.stats.commits += 1
+        self.stats.committed_events += sum(r.accepted for _, r in results if isinstance(r, Outcome))
+        if self.stats.commits % 1000 == 0:
+            self._prune(now)
+        self.stats.duplicates += sum(r.duplicates for _, r in results if isinstance(r, Outcome))
+        elapsed = time.perf_counter() - start
+        self.stats.commit_buckets[bisect.bisect_left(COMMIT_BUCKETS, elapsed)] += 1
+        self.stats.commit_seconds_sum += elapsed
+        for batch, result in results:
+            if isinstance(result, Rejection):
+                batch.future.set_exception(result)
+            else:
+                batch.future.set_result(result)
+
+    def _prune(self, now: float) -> None:
+        """Forget ids older than the idempotency window, and the oldest beyond max_ids."""
+        assert self._db is not None
+        horizon = now - self.config.idempotency.window
+        self._db.execute("DELETE FROM event_ids WHERE seen < ?", (horizon,))
+        self._ids = {k: v for k, v in self._ids.items() if v >= horizon}
+        excess = len(self._ids) - self.config.idempotency.max_ids
+        if excess > 0:
+            oldest = sorted(self._ids.items(), key=lambda kv: kv[1])[:excess]
+            self._db.executemany("DELETE FROM event_ids WHERE id = ?", [(k,) for k, _ in oldest])
+            for k, _ in oldest:
+                del self._ids[k]
+
+    def label_counts(self) -> dict[tuple[str, str], int]:
+        return {key: len(values) for key, values in self._labels.items()}

@@ -1,0 +1,261 @@
+"""The `business` section: event types and their metric families, the store, ingest limits.
+
+Each event type maps to a counter or a histogram with declared labels; every label has an
+allow-list or a cardinality cap, so no client can blow up the series count.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator as _BeforeValidator
+from pydantic import Field, field_validator, model_validator
+
+from exporters.core.config_base import Strict
+from exporters.core.secrets import exactly_one_secret as _exactly_one_secret
+from exporters.core.secrets import read_secret
+from exporters.core.types import Duration
+
+_METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+_LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$"
+_EVENT_NAME = r"^[a-z][a-z0-9_]{0,63}$"
+# The exporter's own families; an event metric may not take one of these names.
+BUSINESS_RESERVED_PREFIXES = (
+    "business_events_",
+    "business_store_",
+    "business_label_",
+    "business_sql_",
+    "business_scrape_",
+)
+DEFAULT_HISTOGRAM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2}
+
+
+def parse_byte_size(value: object) -> int:
+    """1048576, '512KiB', '1MiB' or '1MB' -> bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 1MiB or 65536")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", value)
+        if not m or m.group(2).lower() not in _BYTE_UNITS:
+            raise ValueError(f"{value!r} is not a size (use e.g. 65536, 512KiB, 1MiB)")
+        size = int(m.group(1)) * _BYTE_UNITS[m.group(2).lower()]
+    else:
+        raise ValueError("expected a size such as 1MiB or 65536")
+    if size < 1:
+        raise ValueError("a size must be positive")
+    return size
+
+
+ByteSize = Annotated[int, _BeforeValidator(parse_byte_size)]
+LabelName = Annotated[str, Field(pattern=_LABEL_NAME)]
+
+
+def _label_shorthand(value: object) -> object:
+    # `status: [approved, rejected]` is short for `status: {values: [approved, rejected]}`.
+    return {"values": value} if isinstance(value, list) else value
+
+
+class LabelRule(Strict):
+    """A label's allowed values, or a cap on how many distinct values it may take."""
+
+    values: list[str] | None = None
+    max_values: int | None = Field(default=None, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> LabelRule:
+        if (self.values is None) == (self.max_values is None):
+            raise ValueError("set exactly one of values (an allow-list) or max_values (a cardinality cap)")
+        if self.values is not None:
+            if not self.values:
+                raise ValueError("values must not be empty")
+            if len(set(self.values)) != len(self.values):
+                raise ValueError("values must be unique")
+            if any(v == "" for v in self.values):
+                raise ValueError("values must not be empty strings")
+        return self
+
+
+def _check_buckets(v: list[float]) -> list[float]:
+    if not v:
+        raise ValueError("at least one bucket is needed")
+    if any(not math.isfinite(b) for b in v):
+        raise ValueError("buckets must be finite (+Inf is always added)")
+    if any(a >= b for a, b in itertools.pairwise(v)):
+        raise ValueError("buckets must be strictly increasing")
+    return v
+
+
+class ObserveHistogram(Strict):
+    """A histogram attached to a counter event: the event's value is observed here, the counter counts events."""
+
+    metric: str = Field(pattern=_METRIC_NAME)
+    help: str = ""
+    buckets: list[float] = list(DEFAULT_HISTOGRAM_BUCKETS)
+
+    @field_validator("buckets")
+    @classmethod
+    def _buckets(cls, v: list[float]) -> list[float]:
+        return _check_buckets(v)
+
+
+class LastSeenGauge(Strict):
+    """A gauge holding the newest event timestamp (Unix seconds) per label set."""
+
+    metric: str = Field(pattern=_METRIC_NAME)
+    help: str = ""
+
+
+class EventType(Strict):
+    kind: Literal["counter", "histogram"]
+    metric: str = Field(pattern=_METRIC_NAME)
+    help: str = ""
+    labels: dict[
+        Annotated[str, Field(pattern=_LABEL_NAME)], Annotated[LabelRule, _BeforeValidator(_label_shorthand)]
+    ] = {}
+    buckets: list[float] | None = None
+    observe: ObserveHistogram | None = None
+    last_seen: LastSeenGauge | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EventType:
+        if self.kind == "counter":
+            if not self.metric.endswith("_total"):
+                raise ValueError(f"a counter's metric name must end in _total: {self.metric!r}")
+            if self.buckets is not None:
+                raise ValueError("buckets belong to a histogram; for a counter use observe.buckets")
+        else:
+            if self.observe is not None:
+                raise ValueError("observe is for counters; a histogram observes its value itself")
+            _check_buckets(self.buckets if self.buckets is not None else list(DEFAULT_HISTOGRAM_BUCKETS))
+        for name in self.metric_names():
+            if name.startswith(BUSINESS_RESERVED_PREFIXES):
+                raise ValueError(f"metric name {name!r} is reserved for the exporter's own metrics")
+        for name in [n for n in self.metric_names() if n != self.metric or self.kind == "histogram"]:
+            if name.endswith(("_total", "_bucket", "_count", "_sum", "_created")):
+                raise ValueError(f"{name!r}: only a counter's name may end in _total (or _bucket, _count, _sum)")
+        if any(name.startswith("__") or name == "le" for name in self.labels):
+            raise ValueError("label names may not start with __ or be le")
+        return self
+
+    def metric_names(self) -> list[str]:
+        names = [self.metric]
+        if self.observe is not None:
+            names.append(self.observe.metric)
+        if self.last_seen is not None:
+            names.append(self.last_seen.metric)
+        return names
+
+    @property
+    def histogram_buckets(self) -> list[float]:
+        if self.kind == "histogram":
+            return self.buckets if self.buckets is not None else list(DEFAULT_HISTOGRAM_BUCKETS)
+        return self.observe.buckets if self.observe is not None else []
+
+
+class BusinessStore(Strict):
+    path: Path = Path("data/business.sqlite")
+    # full: fsync the WAL at every group commit (survives power loss); normal: survives a process crash only.
+    synchronous: Literal["full", "normal"] = "full"
+
+
+class Idempotency(Strict):
+    window: Duration = 86400.0
+    # Bounds the id table on disk whatever the rate; the oldest ids are forgotten first.
+    max_ids: int = Field(default=5_000_000, ge=1000)
+
+
+class IngestLimits(Strict):
+    max_body_size: ByteSize = 1024 * 1024
+    max_batch_events: int = Field(default=1000, ge=1, le=100_000)
+    max_label_value_length: int = Field(default=128, ge=1, le=4096)
+    # 0 turns the limit off; above it requests get 429 reason rate_limited.
+    events_per_second: float = Field(default=0.0, ge=0)
+    burst: int = Field(default=0, ge=0)
+    # How far ahead of the exporter's clock an event timestamp may be.
+    max_clock_skew: Duration = 300.0
+
+
+class SQLQuery(Strict):
+    name: str = Field(pattern=_EVENT_NAME)
+    metric: str = Field(pattern=_METRIC_NAME)
+    help: str = ""
+    sql: str = Field(min_length=1)
+    value_column: str = "value"
+    label_columns: list[LabelName] = []
+
+    @field_validator("metric")
+    @classmethod
+    def _gauge_name(cls, v: str) -> str:
+        if v.endswith(("_total", "_bucket", "_count", "_sum")) or v.startswith(BUSINESS_RESERVED_PREFIXES):
+            raise ValueError(f"{v!r} is not a usable gauge name (reserved prefix or counter/histogram suffix)")
+        return v
+
+
+class SQLSource(Strict):
+    name: str = Field(pattern=_EVENT_NAME)
+    # sqlite:///relative/path.db, sqlite:////absolute/path.db, or postgresql://... (needs psycopg installed)
+    url: str | None = Field(default=None, pattern=r"^(sqlite|postgres|postgresql)://")
+    url_file: Path | None = None
+    interval: Duration = 60.0
+    timeout: Duration = 10.0
+    queries: list[SQLQuery] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _secret(self) -> SQLSource:
+        _exactly_one_secret(self, "url")
+        url = read_secret(self.url, self.url_file, "url")
+        if url is None:
+            raise ValueError("set url or url_file")
+        if not re.match(r"^(sqlite|postgres|postgresql)://", url):
+            raise ValueError("the url must start with sqlite://, postgres:// or postgresql://")
+        if self.timeout <= 0 or self.interval <= 0:
+            raise ValueError("interval and timeout must be positive")
+        return self
+
+    def resolved_url(self) -> str:
+        url = read_secret(self.url, self.url_file, "url")
+        assert url is not None
+        return url
+
+
+class BusinessConfig(Strict):
+    events: dict[Annotated[str, Field(pattern=_EVENT_NAME)], EventType] = {}
+    store: BusinessStore = BusinessStore()
+    auth_token: str | None = None
+    auth_token_file: Path | None = None
+    # Only for local experiments: without a token anyone who reaches the port can push events.
+    allow_unauthenticated: bool = False
+    idempotency: Idempotency = Idempotency()
+    limits: IngestLimits = IngestLimits()
+    sql_sources: list[SQLSource] = []
+
+    @model_validator(mode="after")
+    def _checks(self) -> BusinessConfig:
+        _exactly_one_secret(self, "auth_token")
+        read_secret(self.auth_token, self.auth_token_file, "auth_token")
+        seen: dict[str, str] = {}
+        for event, spec in self.events.items():
+            for name in spec.metric_names():
+                if name in seen:
+                    raise ValueError(f"events.{event}: metric {name!r} is already used by events.{seen[name]}")
+                seen[name] = event
+        for source in self.sql_sources:
+            for query in source.queries:
+                if query.metric in seen:
+                    raise ValueError(f"sql_sources.{source.name}: metric {query.metric!r} is already used")
+                seen[query.metric] = f"sql_sources.{source.name}"
+        names = [s.name for s in self.sql_sources]
+        if len(set(names)) != len(names):
+            raise ValueError("sql_sources names must be unique")
+        return self
+
+    def token(self) -> str | None:
+        """The ingest bearer token; None when unset (the exporter then refuses to start unless allowed)."""
+        return read_secret(self.auth_token, self.auth_token_file, "auth_token") or None
