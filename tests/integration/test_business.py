@@ -234,3 +234,25 @@ def test_state_survives_a_clean_restart(biz: Business) -> None:
     biz.restart()
     assert value(biz.metrics(), "business_claims_total", type="land", status="submitted") == 5
     assert biz.post(claim(id="r0")).json() == {"accepted": 0, "duplicates": 1}  # ids survive too
+
+
+def test_every_documented_metric_is_exposed_and_vice_versa(biz: Business) -> None:
+    import re
+
+    from tests.conftest import REPO
+
+    biz.post(
+        [
+            claim(),
+            {"type": "verifications", "labels": {"type": "kyc", "outcome": "failed"}, "value": 1.2},
+            {"type": "node_events", "labels": {"sender": "n1", "event": "started"}},
+        ]
+    )
+    biz.post(claim("nope"))
+    text = (REPO / "docs/metrics.md").read_text()
+    section = text.split("## Business exporter", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `((?:business|alismon)_[a-z0-9_]+)`", section, re.M))
+    exposed = set(re.findall(r"^# TYPE (\S+) ", biz.metrics(), re.M))
+    assert len(documented) >= 16
+    assert documented - exposed == set(), "documented but not exposed"
+    assert exposed - documented == set(), "exposed but not documented in docs/metrics.md"

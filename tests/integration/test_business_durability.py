@@ -1,0 +1,159 @@
+"""Nothing acknowledged is ever lost: kill -9, client spool across an outage, floods, fuzzing."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import psutil
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exporters.business.client import BusinessClient
+from exporters.stack.procs import ManagedProcess
+from tests.business_util import TOKEN, start_business
+from tests.helpers import value, wait_for
+
+
+def test_kill_9_loses_no_acknowledged_event(tmp_path: Path, procs: list[ManagedProcess]) -> None:
+    biz = start_business(tmp_path, procs)
+    acknowledged = [0] * 4
+    stop = threading.Event()
+
+    def writer(n: int) -> None:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {TOKEN}"
+        for i in range(400):
+            if stop.is_set():
+                return
+            batch = [
+                {"type": "claims", "labels": {"type": f"t{n}", "status": "submitted"}, "id": f"{n}-{i}-{j}"}
+                for j in range(5)
+            ]
+            try:
+                r = session.post(f"{biz.url}/api/v1/events", json=batch, timeout=5)
+            except requests.ConnectionError:
+                return
+            if r.status_code == 200:
+                acknowledged[n] += r.json()["accepted"]
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    # Kill while the writers are mid-stream, right after some acknowledgements.
+    wait_for(lambda: sum(acknowledged) >= 2000, 60, "2000 acknowledged events", interval=0.001)
+    biz.process.kill()
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    total = sum(acknowledged)
+    assert total >= 2000
+    biz.restart()
+    body = biz.metrics()
+    counted = sum(
+        value(body, "business_claims_total", type=f"t{n}", status="submitted")
+        for n in range(4)
+        if f'type="t{n}"' in body
+    )
+    # Every acknowledged event is there; at most the in-flight, unacknowledged batches (4 x 5) may be too.
+    assert total <= counted <= total + 20, (total, counted)
+
+
+def test_client_spools_while_the_exporter_is_down(tmp_path: Path, procs: list[ManagedProcess]) -> None:
+    biz = start_business(tmp_path, procs)
+    client = BusinessClient(biz.url, TOKEN, spool=tmp_path / "spool.jsonl", retries=1, backoff=0.05)
+    assert client.send([client.event("claims", {"type": "land", "status": "submitted"})])
+    biz.process.stop()
+    for i in range(30):
+        delivered = client.send([client.event("claims", {"type": "land", "status": "approved"}, id=f"down-{i}")])
+        assert not delivered
+    assert client.spooled() == 30
+    # The spool is plain JSON lines, in the order the events were raised.
+    ids = [json.loads(line)["id"] for line in (tmp_path / "spool.jsonl").read_text().splitlines()]
+    assert ids == [f"down-{i}" for i in range(30)]
+    biz.restart()
+    assert client.flush()
+    assert client.spooled() == 0
+    assert client.flush()  # flushing again sends nothing twice
+    body = biz.metrics()
+    assert value(body, "business_claims_total", type="land", status="approved") == 30
+    assert value(body, "business_claims_total", type="land", status="submitted") == 1
+
+
+def test_cardinality_flood_is_refused_and_memory_stays_bounded(tmp_path: Path, procs: list[ManagedProcess]) -> None:
+    biz = start_business(tmp_path, procs, {"limits": {"max_batch_events": 1000}})
+    proc = psutil.Process(biz.process.pid)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {TOKEN}"
+    statuses: dict[int, int] = {}
+    rss_after_cap = 0
+    for start in range(0, 100_000, 1000):  # 100k distinct senders, 1000 per request
+        batch = [
+            {"type": "node_events", "labels": {"sender": f"node-{start + i}", "event": "heartbeat"}}
+            for i in range(1000)
+        ]
+        r = session.post(f"{biz.url}/api/v1/events", json=batch, timeout=30)
+        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+        if start == 10_000:
+            rss_after_cap = proc.memory_info().rss
+    assert statuses == {200: 1, 429: 99}  # the cap is 1000 senders: the first request fills it
+    body = biz.metrics()
+    assert value(body, "business_label_values", event="node_events", label="sender") == 1000
+    assert body.count("business_node_events_total{") == 1000
+    assert value(body, "business_events_rejected_total", reason="cardinality_cap") == 99
+    growth = proc.memory_info().rss - rss_after_cap
+    assert growth < 20 * 2**20, f"RSS grew {growth / 2**20:.1f} MiB over 89k refused values"
+
+
+EVENT_TYPES = st.sampled_from(["claims", "verifications", "node_events", "refunds", "", None, 7])
+LABEL_VALUES = st.one_of(st.text(max_size=20), st.integers(), st.none(), st.sampled_from(["submitted", "success"]))
+EVENTS = st.fixed_dictionaries(
+    {
+        "type": EVENT_TYPES,
+        "labels": st.dictionaries(
+            st.sampled_from(["type", "status", "outcome", "sender", "x"]), LABEL_VALUES, max_size=4
+        ),
+    },
+    optional={
+        "value": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5), st.none()),
+        "id": st.one_of(st.text(max_size=200), st.integers()),
+        "timestamp": st.one_of(st.floats(), st.text(max_size=3)),
+    },
+)
+BODIES = st.one_of(
+    EVENTS,
+    st.lists(EVENTS, max_size=5),
+    st.recursive(
+        st.none() | st.booleans() | st.text(max_size=10),
+        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+        max_leaves=10,
+    ),
+)
+
+
+def test_fuzzed_requests_never_get_a_5xx(tmp_path: Path, procs: list[ManagedProcess]) -> None:
+    biz = start_business(tmp_path, procs)
+    session = requests.Session()
+    url = f"{biz.url}/api/v1/events"
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(
+        body=BODIES,
+        raw=st.binary(max_size=64),
+        use_raw=st.booleans(),
+        content_type=st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain", ""]),
+    )
+    def one(body: object, raw: bytes, use_raw: bool, content_type: str) -> None:
+        data = raw if use_raw else json.dumps(body, allow_nan=True).encode()
+        r = session.post(
+            url, data=data, timeout=10, headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": content_type}
+        )
+        assert r.status_code < 500, (r.status_code, r.text, data[:200])
+        if r.status_code != 200:
+            assert r.json()["error"]
+
+    one()
+    assert biz.process.running()
+    assert requests.get(f"{biz.url}/-/healthy", timeout=5).ok
