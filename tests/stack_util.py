@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from exporters.stack.procs import ManagedProcess, free_port
+from tests.business_util import TOKEN
 from tests.conftest import REPO, tool
 
 
@@ -20,6 +21,7 @@ class Stack:
     prometheus: str
     alertmanager: str
     config_file: Path
+    business: str | None = None
 
 
 def start_stack(
@@ -27,12 +29,13 @@ def start_stack(
     procs: list[ManagedProcess],
     alerting: dict[str, Any] | None = None,
     system: dict[str, Any] | None = None,
+    business: bool = False,
 ) -> Stack:
     """system exporter, Alertmanager and Prometheus (generated rules, 1 s intervals) on loopback.
 
     `alerting` is merged into config.yml's alerting section; nothing generated is edited by hand.
     """
-    sys_port, prom_port, am_port = free_port(), free_port(), free_port()
+    sys_port, prom_port, am_port, biz_port = free_port(), free_port(), free_port(), free_port()
     config = yaml.safe_load((REPO / "config.yml").read_text())
     config["exporters"]["system"]["listen_address"] = f"127.0.0.1:{sys_port}"
     config["system"].update(system or {})
@@ -42,11 +45,13 @@ def start_stack(
         "targets": {
             "system": [f"127.0.0.1:{sys_port}"],
             "blockchain": [],
-            "business": [],
+            "business": [f"127.0.0.1:{biz_port}"] if business else [],
             "prometheus": [f"127.0.0.1:{prom_port}"],
             "alertmanager": [f"127.0.0.1:{am_port}"],
         },
     }
+    config["exporters"]["business"]["listen_address"] = f"127.0.0.1:{biz_port}"
+    config["business"].update({"auth_token": TOKEN, "store": {"path": str(tmp_path / "business.sqlite")}})
     config["alerting"].update({"alertmanager_url": f"http://127.0.0.1:{am_port}", **(alerting or {})})
     cfg = tmp_path / "config.yml"
     cfg.write_text(yaml.safe_dump(config))
@@ -80,6 +85,12 @@ def start_stack(
         [sys.executable, "-m", "exporters.cli", "system", "--config.file", str(cfg)],
         f"http://127.0.0.1:{sys_port}/-/ready",
     )
+    if business:
+        start(
+            "business",
+            [sys.executable, "-m", "exporters.cli", "business", "--config.file", str(cfg)],
+            f"http://127.0.0.1:{biz_port}/-/ready",
+        )
     start(
         "alertmanager",
         [
@@ -103,4 +114,10 @@ def start_stack(
         ],
         f"http://127.0.0.1:{prom_port}/-/ready",
     )
-    return Stack(f"http://127.0.0.1:{sys_port}", f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{am_port}", cfg)
+    return Stack(
+        f"http://127.0.0.1:{sys_port}",
+        f"http://127.0.0.1:{prom_port}",
+        f"http://127.0.0.1:{am_port}",
+        cfg,
+        f"http://127.0.0.1:{biz_port}" if business else None,
+    )

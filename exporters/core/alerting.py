@@ -140,6 +140,29 @@ class WatchedProcessDownAlert(Alert):
     severity: Severity = "critical"
 
 
+# ---- business
+
+
+class HighFailureRateAlert(Alert):
+    """The seed's alert: the share of verifications that fail, over the rate window."""
+
+    for_: Duration = Field(default=300.0, alias="for")
+    ratio: float = Field(default=0.10, gt=0, le=1)
+    # Below this many verifications per second the ratio is noise, not a signal.
+    min_rate: float = Field(default=0.01, ge=0)
+
+
+class BusinessEventsRejectedAlert(Alert):
+    for_: Duration = Field(default=600.0, alias="for")
+    # Rejected requests per second, summed over reasons.
+    rate: float = Field(default=0.1, gt=0)
+
+
+class BusinessStoreErrorsAlert(Alert):
+    for_: Duration = Field(default=60.0, alias="for")
+    severity: Severity = "critical"
+
+
 class Alerts(Strict):
     ExporterDown: ExporterDownAlert = ExporterDownAlert()
     ExporterAbsent: ExporterAbsentAlert = ExporterAbsentAlert()
@@ -156,6 +179,9 @@ class Alerts(Strict):
     MemoryPressure: MemoryPressureAlert = MemoryPressureAlert()
     FileDescriptorsExhaustion: FileDescriptorsExhaustionAlert = FileDescriptorsExhaustionAlert()
     WatchedProcessDown: WatchedProcessDownAlert = WatchedProcessDownAlert()
+    HighFailureRate: HighFailureRateAlert = HighFailureRateAlert()
+    BusinessEventsRejected: BusinessEventsRejectedAlert = BusinessEventsRejectedAlert()
+    BusinessStoreErrors: BusinessStoreErrorsAlert = BusinessStoreErrorsAlert()
 
 
 class Jobs(Strict):

@@ -18,11 +18,16 @@ from tests.conftest import REPO, tool
 from tests.dashboards_util import load, panel_queries
 
 DASHBOARDS = sorted(p.name for p in (REPO / "dashboards").glob("*.json"))
-JOBS = {"system.json": "alismon-system", "overview.json": "alismon-system", "exporters.json": ".*"}
+JOBS = {
+    "system.json": "alismon-system",
+    "overview.json": "alismon-system",
+    "exporters.json": ".*",
+    "business.json": "alismon-business",
+}
 
 
 def test_expected_dashboards_exist_with_stable_uids() -> None:
-    assert {"overview.json", "system.json", "exporters.json"} <= set(DASHBOARDS)
+    assert {"overview.json", "system.json", "exporters.json", "business.json"} <= set(DASHBOARDS)
     uids = {load(name)["uid"] for name in DASHBOARDS}
     assert uids <= set(DASHBOARD_UIDS.values())
     assert load("overview.json")["title"] == "AlisChain Overview"
@@ -102,8 +107,16 @@ def test_alert_dashboard_links_point_at_real_dashboards() -> None:
 def test_non_default_config_changes_selectors_and_thresholds_everywhere() -> None:
     base = yaml.safe_load((REPO / "config.yml").read_text())
     default = render_dashboards(parse_config(base), REPO)
-    base["alerting"]["jobs"] = {"system": "node-host", "prometheus": "prom-main", "alertmanager": "am-main"}
-    base["alerting"]["alerts"] = {"SystemOverload": {"cpu_ratio": 0.66, "memory_ratio": 0.77}}
+    base["alerting"]["jobs"] = {
+        "system": "node-host",
+        "prometheus": "prom-main",
+        "alertmanager": "am-main",
+        "business": "apps-events",
+    }
+    base["alerting"]["alerts"] = {
+        "SystemOverload": {"cpu_ratio": 0.66, "memory_ratio": 0.77},
+        "HighFailureRate": {"ratio": 0.33},
+    }
     custom = render_dashboards(parse_config(base), REPO)
     assert default.keys() == custom.keys()
     for path in default:
@@ -125,6 +138,15 @@ def test_non_default_config_changes_selectors_and_thresholds_everywhere() -> Non
         if p["title"] == "Fullest memory"
         for s in p["fieldConfig"]["defaults"]["thresholds"]["steps"]
     )
+    business = json.loads(custom["dashboards/business.json"])
+    assert business["templating"]["list"][1]["current"]["value"] == "apps-events"
+    assert any(
+        s["value"] == 0.33
+        for p in business["panels"]
+        if p["title"] == "Failure ratio"
+        for s in p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    )
+    assert "alismon-business" not in custom["dashboards/business.json"]
     exporters = custom["dashboards/exporters.json"]
     assert 'job=\\"prom-main\\"' in exporters and 'job=\\"am-main\\"' in exporters
 
