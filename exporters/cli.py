@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"enable the {name} collector",
         )
 
+    blockchain = sub.add_parser("blockchain", help="run the blockchain exporter (default port 9811)")
+    _add_exporter_flags(blockchain)
+
     config = sub.add_parser("config", help="work with the config file")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
     check = config_sub.add_parser("check", help="validate the config file; exit 2 with key paths on problems")
@@ -105,6 +108,17 @@ def _run_system(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _run_blockchain(args: argparse.Namespace, config: Config) -> int:
+    from exporters.blockchain.exporter import BlockchainExporter
+    from exporters.core.http import serve
+
+    web = load_web_config(args.web_config_file)
+    exporter = BlockchainExporter(config.blockchain, runtime_metrics=args.runtime_metrics)
+    address = args.listen_address or config.exporters.blockchain.listen_address
+    asyncio.run(serve(exporter, address, web))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "logfmt"))
@@ -115,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "system":
             return _run_system(args, config)
+        if args.command == "blockchain":
+            return _run_blockchain(args, config)
         if args.command == "stack":
             from exporters.stack.runner import run_foreground
 
