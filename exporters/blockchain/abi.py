@@ -33,6 +33,7 @@ def read_abi(path: Path) -> list[dict[str, Any]]:
 class ContractABI:
     functions: dict[bytes, str]  # 4-byte selector -> function name
     events: dict[bytes, str]  # topic0 -> event name
+    operations: frozenset[str]  # functions that change state, the ones a transaction is sent for
 
     @classmethod
     def from_entries(cls, entries: list[dict[str, Any]]) -> ContractABI:
@@ -46,7 +47,12 @@ class ContractABI:
             for e in entries
             if e.get("type") == "event" and "name" in e and not e.get("anonymous")
         }
-        return cls(functions, events)
+        operations = frozenset(
+            e["name"]
+            for e in entries
+            if e.get("type") == "function" and "name" in e and e.get("stateMutability") not in ("view", "pure")
+        )
+        return cls(functions, events, operations)
 
     @classmethod
     def from_file(cls, path: Path) -> ContractABI:

@@ -56,7 +56,7 @@ class Follower:
         self.lock = asyncio.Lock()
         with store.lock:
             for c in contracts:
-                for op in sorted(set(c.abi.functions.values())):
+                for op in sorted(c.abi.operations):
                     for status in ("success", "failed"):
                         chain.transactions.setdefault((c.alias, op, status), 0)
                 for event in sorted(set(c.abi.events.values())):
