@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     business = sub.add_parser("business", help="run the business exporter and its ingest API (default port 9812)")
     _add_exporter_flags(business)
+    blockchain = sub.add_parser("blockchain", help="run the blockchain exporter (default port 9811)")
+    _add_exporter_flags(blockchain)
 
     config = sub.add_parser("config", help="work with the config file")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
@@ -148,6 +150,16 @@ def _render(args: argparse.Namespace, config: Config) -> int:
         return 0
     changed = write(files, out)
     print(f"wrote {len(changed)} of {len(files)} generated files" + (f": {', '.join(changed)}" if changed else ""))
+
+
+def _run_blockchain(args: argparse.Namespace, config: Config) -> int:
+    from exporters.blockchain.exporter import BlockchainExporter
+    from exporters.core.http import serve
+
+    web = load_web_config(args.web_config_file)
+    exporter = BlockchainExporter(config.blockchain, runtime_metrics=args.runtime_metrics)
+    address = args.listen_address or config.exporters.blockchain.listen_address
+    asyncio.run(serve(exporter, address, web))
     return 0
 
 
@@ -169,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from exporters.lint import run_lint
 
             return run_lint(config, Path(args.root))
+        if args.command == "blockchain":
+            return _run_blockchain(args, config)
         if args.command == "stack":
             from exporters.stack.runner import run_foreground
 

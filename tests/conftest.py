@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from exporters.stack.procs import ManagedProcess, ToolMissing, find_tool, free_port
@@ -119,6 +122,89 @@ def start_node_exporter(tmp_path: Path, procs: list[ManagedProcess]) -> Callable
         procs.append(p)
         base = f"http://127.0.0.1:{port}"
         p.wait_http(f"{base}/metrics")
+        return base
+
+    return start
+
+
+# ---------------------------------------------------------------- blockchain
+
+
+class Anvil:
+    """A real anvil node on a free loopback port; stop() and start() keep the port (a restart is a fresh chain)."""
+
+    def __init__(self, tmp_path: Path, procs: list[ManagedProcess], *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.args = args
+        self._tmp = tmp_path
+        self._procs = procs
+        self.proc: ManagedProcess | None = None
+
+    def start(self) -> Anvil:
+        argv = [tool("anvil"), "--host", "127.0.0.1", "--port", str(self.port), "--silent", *self.args]
+        self.proc = ManagedProcess(f"anvil-{self.port}", argv, self._tmp / f"anvil-{self.port}.log").start()
+        self._procs.append(self.proc)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                self.rpc("eth_chainId")
+                return self
+            except requests.RequestException:
+                if not self.proc.running() or time.monotonic() > deadline:
+                    raise RuntimeError(f"anvil did not start:\n{self.proc.log_tail()}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.stop()
+
+    def rpc(self, method: str, *params: object) -> Any:
+        payload = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+        r = requests.post(self.url, json=payload, timeout=10)
+        r.raise_for_status()
+        body = r.json()
+        if "error" in body:
+            raise RuntimeError(f"{method}: {body['error']}")
+        return body["result"]
+
+
+@pytest.fixture
+def start_anvil(tmp_path: Path, procs: list[ManagedProcess]) -> Callable[..., Anvil]:
+    """Start anvil (`--block-time 1` unless other args are given); returns a handle with url, rpc(), stop()."""
+
+    def start(*args: str) -> Anvil:
+        return Anvil(tmp_path, procs, *(args or ("--block-time", "1"))).start()
+
+    return start
+
+
+@pytest.fixture
+def start_blockchain_exporter(tmp_path: Path, procs: list[ManagedProcess]) -> Callable[..., str]:
+    """Start `alismon blockchain` with the given networks on a free port; returns its base URL."""
+
+    def start(networks: list[dict[str, Any]], *extra: str) -> str:
+        port = free_port()
+        cfg = write_config(tmp_path / f"config-{port}.yml", {"blockchain": {"networks": networks}})
+        p = ManagedProcess(
+            f"blockchain-exporter-{port}",
+            [
+                sys.executable,
+                "-m",
+                "exporters.cli",
+                "blockchain",
+                "--config.file",
+                str(cfg),
+                "--web.listen-address",
+                f"127.0.0.1:{port}",
+                *extra,
+            ],
+            tmp_path / f"blockchain-{port}.log",
+        ).start()
+        procs.append(p)
+        base = f"http://127.0.0.1:{port}"
+        p.wait_http(f"{base}/-/healthy")
         return base
 
     return start

@@ -6,6 +6,7 @@ command line prints those lines and exits 2, never a traceback.
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,23 @@ class Endpoint(Strict):
         read_secret(self.bearer_token, self.bearer_token_file, "bearer_token")
         if self.basic_auth is not None and (self.bearer_token or self.bearer_token_file):
             raise ValueError("set either basic_auth or a bearer token, not both")
+        if any(k.lower() == "authorization" for k in self.headers) and (
+            self.basic_auth or self.bearer_token or self.bearer_token_file
+        ):
+            raise ValueError("an Authorization header conflicts with basic_auth or bearer_token")
         return self
+
+    def request_headers(self) -> dict[str, str]:
+        """Headers for every request, with the secret read now (so a rotated file is picked up on restart)."""
+        out = dict(self.headers)
+        token = read_secret(self.bearer_token, self.bearer_token_file, "bearer_token")
+        if token:
+            out["Authorization"] = f"Bearer {token}"
+        if self.basic_auth is not None:
+            password = read_secret(self.basic_auth.password, self.basic_auth.password_file, "password") or ""
+            raw = f"{self.basic_auth.username}:{password}".encode()
+            out["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        return out
 
 
 class WatchedAccount(Strict):
@@ -154,16 +171,35 @@ class WatchedAccount(Strict):
 class WatchedContract(Strict):
     alias: str = Field(pattern=_NAME)
     address: str = Field(pattern=_ADDRESS)
+    # A plain ABI list or a compiler artefact with an `abi` key; relative paths are taken from the working directory.
     abi_file: Path
+
+    @field_validator("abi_file")
+    @classmethod
+    def _readable_abi(cls, v: Path) -> Path:
+        from exporters.blockchain.abi import read_abi
+
+        read_abi(v)
+        return v
+
+
+def _unique(values: list[str], what: str) -> None:
+    dupes = sorted({x for x in values if values.count(x) > 1})
+    if dupes:
+        raise ValueError(f"{what} must be unique, repeated: {', '.join(dupes)}")
 
 
 class Network(Strict):
     name: str = Field(pattern=_NAME)
     chain_id: int = Field(gt=0)
     endpoints: list[Endpoint] = Field(min_length=1)
-    poll_interval: Duration = 2.0
-    request_timeout: Duration = 5.0
-    max_catchup_blocks: int = Field(default=256, ge=1)
+    poll_interval: Duration = Field(default=2.0, gt=0)
+    request_timeout: Duration = Field(default=5.0, gt=0)
+    # With a ws_url, polling slows to this interval while heads arrive over the subscription,
+    # and resumes at poll_interval when none came for this long (default: 3 x poll_interval).
+    ws_head_timeout: Duration | None = Field(default=None, gt=0)
+    # After a gap (exporter or node down) at most this many blocks are fetched; older ones are skipped and counted.
+    max_catchup_blocks: int = Field(default=256, ge=1, le=100_000)
     accounts: list[WatchedAccount] = []
     contracts: list[WatchedContract] = []
 
@@ -174,6 +210,24 @@ class Network(Strict):
         if len(set(names)) != len(names):
             raise ValueError("endpoint names must be unique within a network")
         return v
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_accounts(cls, v: list[WatchedAccount]) -> list[WatchedAccount]:
+        _unique([a.alias for a in v], "account aliases")
+        _unique([a.address.lower() for a in v], "account addresses")
+        return v
+
+    @field_validator("contracts")
+    @classmethod
+    def _unique_contracts(cls, v: list[WatchedContract]) -> list[WatchedContract]:
+        _unique([c.alias for c in v], "contract aliases")
+        _unique([c.address.lower() for c in v], "contract addresses")
+        return v
+
+    @property
+    def head_timeout(self) -> float:
+        return self.ws_head_timeout if self.ws_head_timeout is not None else 3 * self.poll_interval
 
 
 class BlockchainConfig(Strict):

@@ -1,0 +1,76 @@
+"""Contract ABIs reduced to what the exporter needs: selector -> function name, topic0 -> event name."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_utils import event_abi_to_log_topic, function_abi_to_4byte_selector
+
+# Calldata that names no function of the ABI, and a plain value transfer (empty calldata).
+UNKNOWN_OPERATION = "unknown"
+TRANSFER_OPERATION = "transfer"
+
+
+def read_abi(path: Path) -> list[dict[str, Any]]:
+    """The ABI list from a plain ABI file or a compiler/Hardhat/Foundry artefact with an `abi` key."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"cannot read ABI file {str(path)!r}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"ABI file {str(path)!r} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    if isinstance(data, dict):
+        data = data.get("abi")
+    if not isinstance(data, list) or not all(isinstance(e, dict) and "type" in e for e in data):
+        raise ValueError(f"ABI file {str(path)!r} holds no ABI (a list of entries, or an object with an 'abi' list)")
+    return data
+
+
+@dataclass(frozen=True)
+class ContractABI:
+    functions: dict[bytes, str]  # 4-byte selector -> function name
+    events: dict[bytes, str]  # topic0 -> event name
+    operations: frozenset[str]  # functions that change state, the ones a transaction is sent for
+
+    @classmethod
+    def from_entries(cls, entries: list[dict[str, Any]]) -> ContractABI:
+        functions = {
+            function_abi_to_4byte_selector(e): e["name"]  # type: ignore[arg-type]
+            for e in entries
+            if e.get("type") == "function" and "name" in e
+        }
+        events = {
+            event_abi_to_log_topic(e): e["name"]  # type: ignore[arg-type]
+            for e in entries
+            if e.get("type") == "event" and "name" in e and not e.get("anonymous")
+        }
+        operations = frozenset(
+            e["name"]
+            for e in entries
+            if e.get("type") == "function" and "name" in e and e.get("stateMutability") not in ("view", "pure")
+        )
+        return cls(functions, events, operations)
+
+    @classmethod
+    def from_file(cls, path: Path) -> ContractABI:
+        return cls.from_entries(read_abi(path))
+
+    def operation(self, calldata: str) -> str:
+        """The function a transaction calls, from the first four bytes of its input."""
+        data = calldata[2:] if calldata.startswith("0x") else calldata
+        if not data:
+            return TRANSFER_OPERATION
+        try:
+            selector = bytes.fromhex(data[:8])
+        except ValueError:
+            return UNKNOWN_OPERATION
+        return self.functions.get(selector, UNKNOWN_OPERATION)
+
+    def event(self, topic0: str) -> str | None:
+        try:
+            return self.events.get(bytes.fromhex(topic0.removeprefix("0x")))
+        except ValueError:
+            return None

@@ -1,0 +1,230 @@
+"""Scrape-time view of the pollers' state: custom collectors, no I/O, values that depend on "now" computed now."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+
+from exporters.blockchain.state import Store
+
+EP = ["chain", "endpoint"]
+
+
+def _gauge(name: str, doc: str, labels: list[str] = EP) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, labels=labels)
+
+
+class EndpointCollector:
+    """Head, sync, fees, client and health of every endpoint."""
+
+    name = "endpoints"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterable[Metric]:
+        up = _gauge("blockchain_up", "1 if the endpoint answered its last poll and is on the configured chain.")
+        last = _gauge("blockchain_last_success_timestamp_seconds", "Unix time of the endpoint's last successful poll.")
+        chain_id = _gauge("blockchain_endpoint_chain_id", "Chain id the endpoint reports (eth_chainId).")
+        mismatch = _gauge(
+            "blockchain_chain_id_mismatch", "1 if the endpoint reports another chain id than configured (not trusted)."
+        )
+        info = InfoMetricFamily("blockchain_client", "Client software of the endpoint.", labels=EP)
+        head = _gauge("blockchain_head_block_number", "Number of the latest block.")
+        head_ts = _gauge("blockchain_head_timestamp_seconds", "Timestamp of the latest block.")
+        delay = _gauge(
+            "blockchain_sync_delay_seconds", "Seconds between now (at scrape time) and the latest block's timestamp."
+        )
+        changes = CounterMetricFamily(
+            "blockchain_head_changes", "Times the latest block's hash changed (new blocks and reorgs).", labels=EP
+        )
+        lag = _gauge("blockchain_head_lag_blocks", "Blocks this endpoint is behind the highest endpoint of its chain.")
+        safe = _gauge("blockchain_safe_block_number", "Number of the latest safe block.")
+        final = _gauge("blockchain_finalized_block_number", "Number of the latest finalized block.")
+        syncing = _gauge("blockchain_syncing", "1 if the node reports it is syncing (eth_syncing).")
+        sync_cur = _gauge("blockchain_sync_current_block_number", "Current block of a syncing node.")
+        sync_high = _gauge("blockchain_sync_highest_block_number", "Highest known block of a syncing node.")
+        peers = _gauge("blockchain_peers", "Peers of the node (net_peerCount).")
+        gas_price = _gauge("blockchain_gas_price_wei", "Suggested gas price (eth_gasPrice).")
+        base_fee = _gauge("blockchain_base_fee_wei", "Base fee per gas of the next block (eth_feeHistory).")
+        prio = _gauge("blockchain_max_priority_fee_wei", "Suggested priority fee per gas (eth_maxPriorityFeePerGas).")
+        txpool = _gauge(
+            "blockchain_txpool_transactions", "Transactions in the node's pool (txpool_status).", [*EP, "state"]
+        )
+        ws = _gauge("blockchain_ws_connected", "1 while the newHeads websocket subscription is up.")
+        ws_heads = CounterMetricFamily(
+            "blockchain_ws_heads", "New heads received over the websocket subscription.", labels=EP
+        )
+
+        now = time.time()
+        with self.store.lock:
+            endpoints = list(self.store.endpoints)
+            highest: dict[str, int] = {}
+            for e in endpoints:
+                if e.trusted and e.head_number is not None:
+                    highest[e.chain] = max(highest.get(e.chain, e.head_number), e.head_number)
+            for e in endpoints:
+                lv = [e.chain, e.name]
+                up.add_metric(lv, 1.0 if e.up else 0.0)
+                if e.last_success is not None:
+                    last.add_metric(lv, e.last_success)
+                if e.chain_id is not None:
+                    chain_id.add_metric(lv, e.chain_id)
+                    mismatch.add_metric(lv, 0.0 if e.trusted else 1.0)
+                if e.has_ws:
+                    ws.add_metric(lv, 1.0 if e.ws_connected else 0.0)
+                    ws_heads.add_metric(lv, e.ws_heads)
+                if not e.trusted:
+                    continue  # what a node of another chain says about blocks means nothing here
+                if e.client_version is not None:
+                    info.add_metric(lv, {"client_version": e.client_version})
+                if e.head_number is not None and e.head_timestamp is not None:
+                    head.add_metric(lv, e.head_number)
+                    head_ts.add_metric(lv, e.head_timestamp)
+                    delay.add_metric(lv, now - e.head_timestamp)
+                    lag.add_metric(lv, highest[e.chain] - e.head_number)
+                changes.add_metric(lv, e.head_changes)
+                for family, v in (
+                    (safe, e.safe),
+                    (final, e.finalized),
+                    (sync_cur, e.sync_current),
+                    (sync_high, e.sync_highest),
+                    (peers, e.peers),
+                    (gas_price, e.gas_price),
+                    (base_fee, e.base_fee),
+                    (prio, e.priority_fee),
+                ):
+                    if v is not None:
+                        family.add_metric(lv, v)
+                if e.syncing is not None:
+                    syncing.add_metric(lv, 1.0 if e.syncing else 0.0)
+                for state, n in sorted(e.txpool.items()):
+                    txpool.add_metric([*lv, state], n)
+        return [
+            up, last, chain_id, mismatch, info, head, head_ts, delay, changes, lag, safe, final,
+            syncing, sync_cur, sync_high, peers, gas_price, base_fee, prio, txpool, ws, ws_heads,
+        ]  # fmt: skip
+
+
+class RpcCollector:
+    """Round trips, errors and method support per endpoint."""
+
+    name = "rpc"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterable[Metric]:
+        labels = [*EP, "method"]
+        duration = HistogramMetricFamily(
+            "blockchain_rpc_request_duration_seconds",
+            "Duration of JSON-RPC round trips; method is 'batch' for a batched request.",
+            labels=labels,
+        )
+        errors = CounterMetricFamily(
+            "blockchain_rpc_errors",
+            "JSON-RPC errors by method and code (a JSON-RPC error code, or timeout, connect, http_<status>, "
+            "bad_response, refused, closed).",
+            labels=[*labels, "code"],
+        )
+        supported = _gauge(
+            "blockchain_rpc_method_supported",
+            "1 if the endpoint answered the method, 0 if it said it has no such method (not asked again).",
+            labels,
+        )
+        with self.store.lock:
+            for e in self.store.endpoints:
+                for method, hist in sorted(e.durations.items()):
+                    buckets, total = hist.snapshot()
+                    duration.add_metric([e.chain, e.name, method], buckets, total)
+                for (method, code), n in sorted(e.errors.items()):
+                    errors.add_metric([e.chain, e.name, method, code], n)
+                for method, ok in sorted(e.supported.items()):
+                    supported.add_metric([e.chain, e.name, method], 1.0 if ok else 0.0)
+        return [duration, errors, supported]
+
+
+class ChainCollector:
+    """What the follower saw: blocks, transactions, reorgs, and the watched accounts."""
+
+    name = "chains"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterable[Metric]:
+        c = ["chain"]
+        followed = _gauge("blockchain_followed_block_number", "Latest block the exporter has processed.", c)
+        gas_used = _gauge("blockchain_block_gas_used", "Gas used by the latest processed block.", c)
+        gas_limit = _gauge("blockchain_block_gas_limit", "Gas limit of the latest processed block.", c)
+        txs = CounterMetricFamily("blockchain_block_transactions", "Transactions in processed blocks.", labels=c)
+        blocks = CounterMetricFamily("blockchain_blocks_processed", "Blocks processed.", labels=c)
+        skipped = CounterMetricFamily(
+            "blockchain_blocks_skipped", "Blocks skipped because a gap exceeded max_catchup_blocks.", labels=c
+        )
+        reorgs = CounterMetricFamily("blockchain_reorgs", "Chain reorganisations seen.", labels=c)
+        depth = HistogramMetricFamily(
+            "blockchain_reorg_depth_blocks", "Blocks replaced by each reorganisation.", labels=c
+        )
+        balance = _gauge("blockchain_account_balance_wei", "Balance of a watched account.", ["chain", "account"])
+        nonce = _gauge("blockchain_account_nonce", "Transactions sent by a watched account.", ["chain", "account"])
+        with self.store.lock:
+            for name, s in self.store.chains.items():
+                if s.followed_number is not None:
+                    followed.add_metric([name], s.followed_number)
+                if s.block_gas_used is not None and s.block_gas_limit is not None:
+                    gas_used.add_metric([name], s.block_gas_used)
+                    gas_limit.add_metric([name], s.block_gas_limit)
+                txs.add_metric([name], s.block_transactions)
+                blocks.add_metric([name], s.blocks_processed)
+                skipped.add_metric([name], s.blocks_skipped)
+                reorgs.add_metric([name], s.reorgs)
+                buckets, total = s.reorg_depth.snapshot()
+                depth.add_metric([name], buckets, total)
+                for alias, wei in sorted(s.balances.items()):
+                    balance.add_metric([name, alias], wei)
+                for alias, n in sorted(s.nonces.items()):
+                    nonce.add_metric([name, alias], n)
+        return [followed, gas_used, gas_limit, txs, blocks, skipped, reorgs, depth, balance, nonce]
+
+
+class ContractCollector:
+    """The platform's own transactions to watched contracts, by operation and status, and their events."""
+
+    name = "contracts"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterable[Metric]:
+        txs = CounterMetricFamily(
+            "blockchain_transactions",
+            "Transactions to a watched contract by called function and receipt status.",
+            labels=["chain", "contract", "operation", "status"],
+        )
+        gas = HistogramMetricFamily(
+            "blockchain_gas_used",
+            "Gas used by transactions to a watched contract, by called function.",
+            labels=["chain", "contract", "operation"],
+        )
+        events = CounterMetricFamily(
+            "blockchain_contract_events", "Events emitted by a watched contract.", labels=["chain", "contract", "event"]
+        )
+        with self.store.lock:
+            for name, s in self.store.chains.items():
+                for (contract, op, status), n in sorted(s.transactions.items()):
+                    txs.add_metric([name, contract, op, status], n)
+                for (contract, op), hist in sorted(s.gas_used.items()):
+                    buckets, total = hist.snapshot()
+                    gas.add_metric([name, contract, op], buckets, total)
+                for (contract, event), n in sorted(s.events.items()):
+                    events.add_metric([name, contract, event], n)
+        return [txs, gas, events]

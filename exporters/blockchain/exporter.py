@@ -1,0 +1,81 @@
+"""Wires networks, pollers, followers and collectors into an Exporter."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
+
+from exporters.blockchain.abi import ContractABI
+from exporters.blockchain.collector import ChainCollector, ContractCollector, EndpointCollector, RpcCollector
+from exporters.blockchain.follow import Follower, WatchedContract
+from exporters.blockchain.poller import Account, Chain, EndpointPoller
+from exporters.blockchain.state import ChainState, EndpointState, Store
+from exporters.blockchain.ws import follow_heads
+from exporters.core.collect import BuildInfo, TimedCollectors
+from exporters.core.config import BlockchainConfig
+from exporters.core.http import Exporter
+
+log = logging.getLogger(__name__)
+
+
+def build_chains(config: BlockchainConfig, store: Store) -> list[Chain]:
+    chains = []
+    for net in config.networks:
+        store.chains[net.name] = ChainState(net.name)
+        contracts = [
+            WatchedContract(c.alias, c.address.lower(), ContractABI.from_file(c.abi_file)) for c in net.contracts
+        ]
+        follower = Follower(store, store.chains[net.name], contracts, net.max_catchup_blocks)
+        chain = Chain(store, net, follower, [Account(a.alias, a.address) for a in net.accounts])
+        for ep in net.endpoints:
+            state = EndpointState(net.name, ep.name, has_ws=ep.ws_url is not None)
+            store.endpoints.append(state)
+            chain.pollers.append(EndpointPoller(chain, ep, state))
+        chains.append(chain)
+    return chains
+
+
+class BlockchainExporter(Exporter):
+    name = "blockchain"
+    title = "AlisChain blockchain exporter"
+
+    def __init__(self, config: BlockchainConfig, runtime_metrics: bool = False) -> None:
+        super().__init__()
+        self.store = Store()
+        self.chains = build_chains(config, self.store)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.registry.register(BuildInfo(self.name))
+        collectors = [EndpointCollector(self.store), RpcCollector(self.store), ChainCollector(self.store)]
+        collectors.append(ContractCollector(self.store))
+        self.registry.register(TimedCollectors("blockchain", collectors))
+        if runtime_metrics:
+            for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+                self.registry.register(collector)
+
+    def ready(self) -> bool:
+        """Ready once every endpoint has been polled once, successfully or not."""
+        with self.store.lock:
+            return all(e.polled for e in self.store.endpoints)
+
+    async def start(self) -> None:
+        if not self.chains:
+            log.warning("no networks configured under blockchain.networks")
+        for chain in self.chains:
+            for poller in chain.pollers:
+                name = f"{chain.net.name}/{poller.endpoint.name}"
+                self._tasks.append(asyncio.create_task(poller.run(), name=f"poll {name}"))
+                if poller.endpoint.ws_url:
+                    self._tasks.append(
+                        asyncio.create_task(follow_heads(poller, poller.endpoint.ws_url), name=f"ws {name}")
+                    )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for chain in self.chains:
+            for poller in chain.pollers:
+                await poller.close()

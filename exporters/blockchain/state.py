@@ -1,0 +1,122 @@
+"""What the pollers know, kept in memory and read by the scrape.
+
+Pollers write on the event loop; the scrape reads from the collection thread. Both hold `Store.lock`
+only for plain assignments and copies (never across an await or I/O), so a scrape never waits on a node.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+# Seconds per JSON-RPC round trip: loopback nodes answer in ~1 ms, remote providers in 50-500 ms.
+RPC_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Gas per transaction: a transfer is 21000, a block holds up to ~36M.
+GAS_BUCKETS = (21_000, 30_000, 50_000, 75_000, 100_000, 150_000, 250_000, 500_000, 1e6, 2e6, 5e6, 1e7, 3e7)
+# Blocks replaced by a reorg: 1-2 is routine on some chains, anything deep deserves a page.
+REORG_DEPTH_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 32, 64, 128)
+
+
+class Histogram:
+    """A cumulative histogram whose samples are read at scrape time (no client_python registry involved)."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(float(b) for b in bounds)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def snapshot(self) -> tuple[list[tuple[str, float]], float]:
+        buckets, total = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            total += count
+            buckets.append(("+Inf" if bound == float("inf") else _fmt(bound), float(total)))
+        return buckets, self.sum
+
+
+def _fmt(bound: float) -> str:
+    return str(int(bound)) if bound.is_integer() and bound >= 1 else repr(bound)
+
+
+@dataclass
+class EndpointState:
+    chain: str
+    name: str
+    has_ws: bool = False
+    polled: bool = False  # at least one poll attempt finished
+    up: bool = False
+    trusted: bool | None = None  # None until the chain id has been read
+    chain_id: int | None = None
+    client_version: str | None = None
+    last_success: float | None = None
+    head_number: int | None = None
+    head_hash: str | None = None
+    head_timestamp: int | None = None
+    head_changes: int = 0
+    safe: int | None = None
+    finalized: int | None = None
+    syncing: bool | None = None
+    sync_current: int | None = None
+    sync_highest: int | None = None
+    peers: int | None = None
+    gas_price: int | None = None
+    base_fee: int | None = None
+    priority_fee: int | None = None
+    txpool: dict[str, int] = field(default_factory=dict)
+    supported: dict[str, bool] = field(default_factory=dict)
+    errors: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    durations: dict[str, Histogram] = field(default_factory=dict)
+    ws_connected: bool = False
+    ws_heads: int = 0
+
+
+@dataclass
+class ChainState:
+    name: str
+    followed_number: int | None = None
+    block_gas_used: int | None = None
+    block_gas_limit: int | None = None
+    block_transactions: int = 0
+    blocks_processed: int = 0
+    blocks_skipped: int = 0
+    reorgs: int = 0
+    reorg_depth: Histogram = field(default_factory=lambda: Histogram(REORG_DEPTH_BUCKETS))
+    balances: dict[str, int] = field(default_factory=dict)  # account alias -> wei
+    nonces: dict[str, int] = field(default_factory=dict)
+    transactions: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (contract, operation, status)
+    gas_used: dict[tuple[str, str], Histogram] = field(default_factory=dict)  # (contract, operation)
+    events: dict[tuple[str, str], int] = field(default_factory=dict)  # (contract, event)
+
+
+class Store:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.chains: dict[str, ChainState] = {}
+        self.endpoints: list[EndpointState] = []
+
+
+class EndpointStats:
+    """The RpcStats of one endpoint: round-trip durations and error counts by method, under the store lock."""
+
+    def __init__(self, store: Store, state: EndpointState) -> None:
+        self._lock = store.lock
+        self._state = state
+
+    def observe_request(self, method: str, seconds: float) -> None:
+        with self._lock:
+            hist = self._state.durations.get(method)
+            if hist is None:
+                hist = self._state.durations[method] = Histogram(RPC_DURATION_BUCKETS)
+            hist.observe(seconds)
+
+    def count_error(self, method: str, code: str) -> None:
+        with self._lock:
+            self._state.errors[(method, code)] += 1

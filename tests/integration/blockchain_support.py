@@ -1,0 +1,66 @@
+"""Shared pieces of the blockchain exporter's tests: config builders, scraping, the test contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from web3 import Web3
+from web3.contract import Contract
+
+from tests.contracts.build import ARTEFACT, load_artefact
+from tests.helpers import samples, wait_for
+
+DEV_ACCOUNT = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's first funded, unlocked account
+
+
+def network(name: str, *urls: str, chain_id: int = 31337, **extra: Any) -> dict[str, Any]:
+    """A network entry with fast polling; endpoints named a, b, c... unless a dict is given."""
+    endpoints = [u if isinstance(u, dict) else {"name": "abcdefgh"[i], "url": u} for i, u in enumerate(urls)]
+    return {
+        "name": name,
+        "chain_id": chain_id,
+        "endpoints": endpoints,
+        "poll_interval": "200ms",
+        "request_timeout": "1s",
+        **extra,
+    }
+
+
+def scrape(base: str) -> str:
+    r = requests.get(f"{base}/metrics", timeout=5)
+    r.raise_for_status()
+    return r.text
+
+
+def get(text: str, name: str, **labels: str) -> float | None:
+    """A sample's value, or None when the series is absent."""
+    return samples(text).get((name, tuple(sorted(labels.items()))))
+
+
+def web3(url: str) -> Web3:
+    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 10}))
+
+
+def deploy_registry(w3: Web3) -> Contract:
+    art = load_artefact()
+    factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    tx = factory.constructor().transact({"from": DEV_ACCOUNT})
+    receipt = w3.eth.wait_for_transaction_receipt(tx, timeout=20, poll_latency=0.1)
+    assert receipt["status"] == 1
+    return w3.eth.contract(address=receipt["contractAddress"], abi=art["abi"])
+
+
+def registry_config(contract: Contract, alias: str = "registry") -> dict[str, str]:
+    return {"alias": alias, "address": contract.address, "abi_file": str(ARTEFACT)}
+
+
+def wait_scrape(base: str, predicate: Callable[[str], bool], timeout: float, what: str) -> str:
+    """Scrape until predicate(text) holds; returns that scrape's text."""
+
+    def attempt() -> str | None:
+        text = scrape(base)
+        return text if predicate(text) else None
+
+    return wait_for(attempt, timeout, what)

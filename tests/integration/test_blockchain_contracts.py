@@ -1,0 +1,117 @@
+"""Watched contracts and accounts: every transaction counted exactly, by operation and receipt status."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+from tests.conftest import Anvil
+from tests.contracts.build import compile_source, load_artefact
+from tests.integration.blockchain_support import (
+    DEV_ACCOUNT,
+    deploy_registry,
+    get,
+    network,
+    registry_config,
+    scrape,
+    wait_scrape,
+    web3,
+)
+
+OTHER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # anvil's second account
+
+
+def test_committed_artefact_matches_the_source() -> None:
+    art = load_artefact()
+    fresh = compile_source()
+    assert fresh["abi"] == art["abi"]
+    assert fresh["bytecode"] == art["bytecode"], "run: python -m tests.contracts.build"
+
+
+def test_transfers_and_calls_counted_by_operation_and_status(
+    start_anvil: Callable[..., Anvil], start_blockchain_exporter: Callable[..., str]
+) -> None:
+    anvil = start_anvil()
+    w3 = web3(anvil.url)
+    registry = deploy_registry(w3)
+    base = start_blockchain_exporter(
+        [
+            network(
+                "dev",
+                anvil.url,
+                contracts=[registry_config(registry)],
+                accounts=[{"alias": "dev0", "address": DEV_ACCOUNT}, {"alias": "other", "address": OTHER}],
+            )
+        ]
+    )
+    after_deploy = w3.eth.block_number + 1
+    before = wait_scrape(
+        base,
+        lambda t: (get(t, "blockchain_followed_block_number", chain="dev") or 0) >= after_deploy,
+        15,
+        "the exporter to follow blocks after the deployment",
+    )
+    t0 = get(before, "blockchain_block_transactions_total", chain="dev") or 0
+
+    sender = {"from": DEV_ACCOUNT}
+    fixed_gas = {"from": DEV_ACCOUNT, "gas": 200_000}  # no estimate: a reverting call must be mined
+    hashes = [
+        w3.eth.send_transaction({**sender, "to": OTHER, "value": 10**15}),
+        w3.eth.send_transaction({**sender, "to": OTHER, "value": 10**15}),
+        w3.eth.send_transaction({**sender, "to": registry.address, "value": 1}),
+        registry.functions.submitClaim(b"\x01" * 32).transact(sender),
+        registry.functions.submitClaim(b"\x02" * 32).transact(sender),
+        registry.functions.submitClaim(b"\x03" * 32).transact(sender),
+    ]
+    w3.eth.wait_for_transaction_receipt(hashes[-1], timeout=20, poll_latency=0.1)
+    hashes += [
+        registry.functions.verifyClaim(0, True).transact(sender),
+        registry.functions.verifyClaim(99, False).transact(fixed_gas),  # no such claim
+        w3.eth.send_transaction({**fixed_gas, "to": registry.address, "data": "0xdeadbeef"}),  # no such function
+    ]
+    w3.eth.wait_for_transaction_receipt(hashes[-3], timeout=20, poll_latency=0.1)
+    hashes.append(registry.functions.verifyClaim(0, True).transact(fixed_gas))  # already verified
+    receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=20, poll_latency=0.1) for h in hashes]
+    last_block = max(r["blockNumber"] for r in receipts)
+
+    text = wait_scrape(
+        base,
+        lambda t: (get(t, "blockchain_followed_block_number", chain="dev") or 0) >= last_block,
+        15,
+        "the exporter to follow the last transaction's block",
+    )
+    ops = ["transfer", "transfer", "transfer", *["submitClaim"] * 3, "verifyClaim", "verifyClaim", "unknown"]
+    ops.append("verifyClaim")
+    to_contract = [
+        h != receipts[0]["transactionHash"] and r["to"] == registry.address
+        for h, r in zip(hashes, receipts, strict=True)
+    ]
+    expected: dict[tuple[str, str], int] = defaultdict(int)
+    gas: dict[str, list[int]] = defaultdict(list)
+    for op, receipt, watched in zip(ops, receipts, to_contract, strict=True):
+        if watched:
+            expected[(op, "success" if receipt["status"] == 1 else "failed")] += 1
+            gas[op].append(receipt["gasUsed"])
+    assert dict(expected) == {
+        ("transfer", "success"): 1,
+        ("submitClaim", "success"): 3,
+        ("verifyClaim", "success"): 1,
+        ("verifyClaim", "failed"): 2,
+        ("unknown", "failed"): 1,
+    }
+    labels = {"chain": "dev", "contract": "registry"}
+    for op in ("transfer", "submitClaim", "verifyClaim", "unknown"):
+        for status in ("success", "failed"):
+            got = get(text, "blockchain_transactions_total", operation=op, status=status, **labels) or 0
+            assert got == expected.get((op, status), 0), (op, status)
+        assert get(text, "blockchain_gas_used_count", operation=op, **labels) == len(gas[op])
+        assert get(text, "blockchain_gas_used_sum", operation=op, **labels) == sum(gas[op])
+    assert get(text, "blockchain_gas_used_bucket", operation="transfer", le="30000", **labels) == 1
+    for event, n in (("ClaimSubmitted", 3), ("ClaimVerified", 1), ("Deposit", 1)):
+        assert get(text, "blockchain_contract_events_total", event=event, **labels) == n
+    assert get(text, "blockchain_block_transactions_total", chain="dev") - t0 == len(hashes)
+    assert get(text, "blockchain_account_nonce", chain="dev", account="dev0") == w3.eth.get_transaction_count(
+        DEV_ACCOUNT
+    )
+    balance = get(scrape(base), "blockchain_account_balance_wei", chain="dev", account="other")
+    assert balance == float(w3.eth.get_balance(OTHER))
