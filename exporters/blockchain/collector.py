@@ -69,7 +69,7 @@ class EndpointCollector:
             endpoints = list(self.store.endpoints)
             highest: dict[str, int] = {}
             for e in endpoints:
-                if e.trusted and e.head_number is not None:
+                if e.trusted is not False and e.head_number is not None:
                     highest[e.chain] = max(highest.get(e.chain, e.head_number), e.head_number)
             for e in endpoints:
                 lv = [e.chain, e.name]
@@ -78,12 +78,13 @@ class EndpointCollector:
                     last.add_metric(lv, e.last_success)
                 if e.chain_id is not None:
                     chain_id.add_metric(lv, e.chain_id)
-                    mismatch.add_metric(lv, 0.0 if e.trusted else 1.0)
+                    mismatch.add_metric(lv, 1.0 if e.trusted is False else 0.0)
                 if e.has_ws:
                     ws.add_metric(lv, 1.0 if e.ws_connected else 0.0)
                     ws_heads.add_metric(lv, e.ws_heads)
-                if not e.trusted:
+                if e.trusted is False:
                     continue  # what a node of another chain says about blocks means nothing here
+                # A node that went down keeps its last head: sync delay and lag keep growing, as they should.
                 if e.client_version is not None:
                     info.add_metric(lv, {"client_version": e.client_version})
                 if e.head_number is not None and e.head_timestamp is not None:
