@@ -20,8 +20,15 @@ def substitute(expr: str, variables: dict[str, str]) -> str:
 
 
 def panel_queries(dashboard: dict[str, Any], job: str) -> list[tuple[str, str]]:
-    """(panel title, query) with $job, $instance, $chain and $__rate_interval substituted."""
-    variables = {"job": job, "instance": ".*", "chain": ".*", "__rate_interval": "1m", "__interval": "15s"}
+    """(panel title, query) with $job, $instance, $chain, $endpoint and $__rate_interval substituted."""
+    variables = {
+        "job": job,
+        "instance": ".*",
+        "chain": ".*",
+        "endpoint": ".*",
+        "__rate_interval": "1m",
+        "__interval": "15s",
+    }
     out = []
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):

@@ -22,6 +22,7 @@ class Stack:
     alertmanager: str
     config_file: Path
     business: str | None = None
+    blockchain: str | None = None
 
 
 def start_stack(
@@ -30,12 +31,13 @@ def start_stack(
     alerting: dict[str, Any] | None = None,
     system: dict[str, Any] | None = None,
     business: bool = False,
+    networks: list[dict[str, Any]] | None = None,
 ) -> Stack:
     """system exporter, Alertmanager and Prometheus (generated rules, 1 s intervals) on loopback.
 
     `alerting` is merged into config.yml's alerting section; nothing generated is edited by hand.
     """
-    sys_port, prom_port, am_port, biz_port = free_port(), free_port(), free_port(), free_port()
+    sys_port, prom_port, am_port, biz_port, bc_port = free_port(), free_port(), free_port(), free_port(), free_port()
     config = yaml.safe_load((REPO / "config.yml").read_text())
     config["exporters"]["system"]["listen_address"] = f"127.0.0.1:{sys_port}"
     config["system"].update(system or {})
@@ -44,13 +46,15 @@ def start_stack(
         "evaluation_interval": "1s",
         "targets": {
             "system": [f"127.0.0.1:{sys_port}"],
-            "blockchain": [],
+            "blockchain": [f"127.0.0.1:{bc_port}"] if networks else [],
             "business": [f"127.0.0.1:{biz_port}"] if business else [],
             "prometheus": [f"127.0.0.1:{prom_port}"],
             "alertmanager": [f"127.0.0.1:{am_port}"],
         },
     }
     config["exporters"]["business"]["listen_address"] = f"127.0.0.1:{biz_port}"
+    config["exporters"]["blockchain"]["listen_address"] = f"127.0.0.1:{bc_port}"
+    config["blockchain"] = {"networks": networks or []}
     config["business"].update({"auth_token": TOKEN, "store": {"path": str(tmp_path / "business.sqlite")}})
     config["alerting"].update({"alertmanager_url": f"http://127.0.0.1:{am_port}", **(alerting or {})})
     cfg = tmp_path / "config.yml"
@@ -91,6 +95,12 @@ def start_stack(
             [sys.executable, "-m", "exporters.cli", "business", "--config.file", str(cfg)],
             f"http://127.0.0.1:{biz_port}/-/ready",
         )
+    if networks:
+        start(
+            "blockchain",
+            [sys.executable, "-m", "exporters.cli", "blockchain", "--config.file", str(cfg)],
+            f"http://127.0.0.1:{bc_port}/-/ready",
+        )
     start(
         "alertmanager",
         [
@@ -120,4 +130,5 @@ def start_stack(
         f"http://127.0.0.1:{am_port}",
         cfg,
         f"http://127.0.0.1:{biz_port}" if business else None,
+        f"http://127.0.0.1:{bc_port}" if networks else None,
     )

@@ -163,6 +163,103 @@ class BusinessStoreErrorsAlert(Alert):
     severity: Severity = "critical"
 
 
+# ---- blockchain
+
+# Bucket bounds of blockchain_reorg_depth_blocks: "deeper than N" is read from the bucket le=N.
+REORG_DEPTH_BOUNDS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 32, 64, 128)
+
+
+class BlockchainEndpointDownAlert(Alert):
+    for_: Duration = Field(default=120.0, alias="for")
+    severity: Severity = "critical"
+
+
+class BlockchainChainIdMismatchAlert(Alert):
+    for_: Duration = Field(default=60.0, alias="for")
+    severity: Severity = "critical"
+
+
+class BlockchainSyncAlert(Alert):
+    """The seed's alert: a node's latest block is older than this."""
+
+    for_: Duration = Field(default=300.0, alias="for")
+    severity: Severity = "critical"
+    delay_seconds: float = Field(default=300.0, gt=0)
+
+
+class BlockchainNoNewBlocksAlert(Alert):
+    """No endpoint of a chain saw a new block within `window`: the chain (or our view of it) stopped."""
+
+    for_: Duration = Field(default=120.0, alias="for")
+    window: Duration = Field(default=180.0, gt=0)
+
+
+class BlockchainNodeSyncingAlert(Alert):
+    for_: Duration = Field(default=1800.0, alias="for")
+
+
+class BlockchainPeersLowAlert(Alert):
+    for_: Duration = Field(default=600.0, alias="for")
+    min_peers: int = Field(default=3, ge=1)
+
+
+class BlockchainRPCErrorsAlert(Alert):
+    """Failed calls per JSON-RPC round trip of an endpoint (a batch is one round trip)."""
+
+    for_: Duration = Field(default=600.0, alias="for")
+    ratio: float = Field(default=0.05, gt=0)
+
+
+class BlockchainReorgDeepAlert(Alert):
+    for_: Duration = Field(default=0.0, alias="for")
+    depth_blocks: int = 3
+
+    @field_validator("depth_blocks")
+    @classmethod
+    def _a_bucket_bound(cls, v: int) -> int:
+        if v not in REORG_DEPTH_BOUNDS:
+            raise ValueError(f"must be one of the reorg depth buckets {', '.join(map(str, REORG_DEPTH_BOUNDS))}")
+        return v
+
+
+class BlockchainNodeBehindAlert(Alert):
+    for_: Duration = Field(default=300.0, alias="for")
+    max_lag_blocks: int = Field(default=5, ge=1)
+
+
+class BlockchainFinalizedStalledAlert(Alert):
+    """The head moves but the finalized block has not for `window` (post-merge Ethereum finalizes every ~6.4 min)."""
+
+    for_: Duration = Field(default=300.0, alias="for")
+    window: Duration = Field(default=1800.0, gt=0)
+
+
+class BlockchainBalanceLowAlert(Alert):
+    """A watched account below this many native units (ether, POL...): it cannot pay for gas much longer."""
+
+    for_: Duration = Field(default=300.0, alias="for")
+    min_balance: float = Field(default=0.1, ge=0)
+    # Per account alias, overriding min_balance (accounts on other chains hold other coins).
+    per_account: dict[str, float] = {}
+
+    @field_validator("per_account")
+    @classmethod
+    def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = sorted(k for k, x in v.items() if x < 0)
+        if bad:
+            raise ValueError(f"balances must not be negative: {', '.join(bad)}")
+        return v
+
+
+class BlockchainTransactionsFailingAlert(Alert):
+    """The share of the platform's own transactions (to watched contracts) that fail."""
+
+    for_: Duration = Field(default=600.0, alias="for")
+    ratio: float = Field(default=0.10, gt=0, le=1)
+    # Below this many transactions per second the ratio is noise.
+    min_rate: float = Field(default=0.001, ge=0)
+
+
 class Alerts(Strict):
     ExporterDown: ExporterDownAlert = ExporterDownAlert()
     ExporterAbsent: ExporterAbsentAlert = ExporterAbsentAlert()
@@ -182,6 +279,18 @@ class Alerts(Strict):
     HighFailureRate: HighFailureRateAlert = HighFailureRateAlert()
     BusinessEventsRejected: BusinessEventsRejectedAlert = BusinessEventsRejectedAlert()
     BusinessStoreErrors: BusinessStoreErrorsAlert = BusinessStoreErrorsAlert()
+    BlockchainEndpointDown: BlockchainEndpointDownAlert = BlockchainEndpointDownAlert()
+    BlockchainChainIdMismatch: BlockchainChainIdMismatchAlert = BlockchainChainIdMismatchAlert()
+    BlockchainSync: BlockchainSyncAlert = BlockchainSyncAlert()
+    BlockchainNoNewBlocks: BlockchainNoNewBlocksAlert = BlockchainNoNewBlocksAlert()
+    BlockchainNodeSyncing: BlockchainNodeSyncingAlert = BlockchainNodeSyncingAlert()
+    BlockchainPeersLow: BlockchainPeersLowAlert = BlockchainPeersLowAlert()
+    BlockchainRPCErrors: BlockchainRPCErrorsAlert = BlockchainRPCErrorsAlert()
+    BlockchainReorgDeep: BlockchainReorgDeepAlert = BlockchainReorgDeepAlert()
+    BlockchainNodeBehind: BlockchainNodeBehindAlert = BlockchainNodeBehindAlert()
+    BlockchainFinalizedStalled: BlockchainFinalizedStalledAlert = BlockchainFinalizedStalledAlert()
+    BlockchainBalanceLow: BlockchainBalanceLowAlert = BlockchainBalanceLowAlert()
+    BlockchainTransactionsFailing: BlockchainTransactionsFailingAlert = BlockchainTransactionsFailingAlert()
 
 
 class Jobs(Strict):

@@ -23,11 +23,12 @@ JOBS = {
     "overview.json": "alismon-system",
     "exporters.json": ".*",
     "business.json": "alismon-business",
+    "blockchain.json": "alismon-blockchain",
 }
 
 
 def test_expected_dashboards_exist_with_stable_uids() -> None:
-    assert {"overview.json", "system.json", "exporters.json", "business.json"} <= set(DASHBOARDS)
+    assert set(JOBS) <= set(DASHBOARDS)
     uids = {load(name)["uid"] for name in DASHBOARDS}
     assert uids <= set(DASHBOARD_UIDS.values())
     assert load("overview.json")["title"] == "AlisChain Overview"
@@ -112,10 +113,13 @@ def test_non_default_config_changes_selectors_and_thresholds_everywhere() -> Non
         "prometheus": "prom-main",
         "alertmanager": "am-main",
         "business": "apps-events",
+        "blockchain": "evm-nodes",
     }
     base["alerting"]["alerts"] = {
         "SystemOverload": {"cpu_ratio": 0.66, "memory_ratio": 0.77},
         "HighFailureRate": {"ratio": 0.33},
+        "BlockchainSync": {"delay_seconds": 44},
+        "BlockchainReorgDeep": {"depth_blocks": 12},
     }
     custom = render_dashboards(parse_config(base), REPO)
     assert default.keys() == custom.keys()
@@ -138,6 +142,18 @@ def test_non_default_config_changes_selectors_and_thresholds_everywhere() -> Non
         if p["title"] == "Fullest memory"
         for s in p["fieldConfig"]["defaults"]["thresholds"]["steps"]
     )
+    chain = json.loads(custom["dashboards/blockchain.json"])
+    assert chain["templating"]["list"][1]["current"]["value"] == "evm-nodes"
+    assert [v["name"] for v in chain["templating"]["list"]] == ["datasource", "job", "instance", "chain", "endpoint"]
+    assert "Reorgs deeper than 12 blocks" in [p["title"] for p in chain["panels"]]
+    for board in (chain, overview):
+        assert any(
+            s["value"] == 44
+            for p in board["panels"]
+            if "age" in p["title"]
+            for s in p.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])
+        )
+    assert "alismon-blockchain" not in custom["dashboards/overview.json"]
     business = json.loads(custom["dashboards/business.json"])
     assert business["templating"]["list"][1]["current"]["value"] == "apps-events"
     assert any(

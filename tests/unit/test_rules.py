@@ -68,6 +68,7 @@ def test_every_alert_and_recording_rule_is_covered() -> None:
 def test_the_seed_alerts_exist() -> None:
     names = {r["alert"] for r in load_rules(ALERTS) if "alert" in r}
     assert {"SystemOverload", "Watchdog", "ExporterDown", "ExporterAbsent", "FilesystemSpaceFillingUp"} <= names
+    assert {"BlockchainSync", "HighFailureRate"} <= names
     records = {r["record"] for r in load_rules(RECORDING) if "record" in r}
     assert {"system:cpu_usage:ratio", "system:memory_usage:ratio", "system:disk_usage:ratio"} <= records
 
@@ -181,6 +182,35 @@ def test_non_default_config_changes_exactly_what_it_should() -> None:
     assert before == after
 
 
+def test_chain_thresholds_render_into_the_expressions() -> None:
+    custom = _render(
+        {
+            "jobs": {"blockchain": "evm"},
+            "alerts": {
+                "BlockchainBalanceLow": {"min_balance": 2, "per_account": {"treasury": 50, "relayer": 0.5}},
+                "BlockchainReorgDeep": {"depth_blocks": 8},
+                "BlockchainSync": {"delay_seconds": 60},
+                "BlockchainNoNewBlocks": {"window": "10m"},
+            },
+        }
+    )
+    alerts = {r["alert"]: r for r in custom["rules/alerts.yml"]}
+    balance = alerts["BlockchainBalanceLow"]["expr"]
+    assert 'blockchain_account_balance_wei{job="evm", account!~"relayer|treasury"} / 1e18 < 2' in balance
+    assert 'or blockchain_account_balance_wei{job="evm", account="relayer"} / 1e18 < 0.5' in balance
+    assert 'or blockchain_account_balance_wei{job="evm", account="treasury"} / 1e18 < 50' in balance
+    assert r'le=~"8(\\.0)?"' in alerts["BlockchainReorgDeep"]["expr"]
+    assert 'blockchain_sync_delay_seconds{job="evm"} > 60' in alerts["BlockchainSync"]["expr"]
+    assert "[10m]" in alerts["BlockchainNoNewBlocks"]["expr"]
+    assert alerts["BlockchainNoNewBlocks"]["annotations"]["value"] == "no block for 10m"
+    # The rendered variant is still valid PromQL.
+    rules = {"groups": [{"name": "g", "rules": custom["rules/alerts.yml"]}]}
+    result = subprocess.run(
+        [tool("promtool"), "check", "rules", "/dev/stdin"], input=yaml.safe_dump(rules), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize(
     ("alerting", "expected"),
     [
@@ -201,6 +231,15 @@ def test_non_default_config_changes_exactly_what_it_should() -> None:
             "alerting.alerts.SystemOverload.severity: Input should be 'critical', 'warning' or 'info'",
         ),
         ({"alerts": {"NoSuchAlert": {"enabled": False}}}, "alerting.alerts.NoSuchAlert: unknown key"),
+        (
+            {"alerts": {"BlockchainReorgDeep": {"depth_blocks": 7}}},
+            "alerting.alerts.BlockchainReorgDeep.depth_blocks: must be one of the reorg depth buckets"
+            " 1, 2, 3, 4, 5, 6, 8, 12, 16, 32, 64, 128",
+        ),
+        (
+            {"alerts": {"BlockchainBalanceLow": {"per_account": {"hot": -1}}}},
+            "alerting.alerts.BlockchainBalanceLow.per_account: balances must not be negative: hot",
+        ),
         (
             {"alerts": {"Watchdog": {"for": "soon"}}},
             "alerting.alerts.Watchdog.for: 'soon' is not a duration (use e.g. 15s, 1m, 500ms)",
