@@ -103,9 +103,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     stack = sub.add_parser("stack", help="the native stack (local binaries, no Docker)")
     stack_sub = stack.add_subparsers(dest="stack_command", required=True, metavar="SUBCOMMAND")
-    up = stack_sub.add_parser("up", help="start the stack in the foreground; Ctrl-C stops everything")
-    _add_config_flag(up)
-    up.add_argument("--run-dir", default=".run", help="where configs, data and logs go (default: %(default)s)")
+    up = stack_sub.add_parser("up", help="start the stack, wait until it is healthy, print the URLs")
+    up.add_argument("--demo", action="store_true", help="add a local anvil chain and demo traffic")
+    up.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops everything")
+    down = stack_sub.add_parser("down", help="stop exactly what `stack up` started")
+    status = stack_sub.add_parser("status", help="each component's state, health and URL")
+    brk = stack_sub.add_parser("break", help="demo only: cause a real problem so that its alert fires")
+    brk.add_argument("what", choices=["chain", "business", "host"])
+    for p in (up, down, status, brk):
+        _add_config_flag(p)
+        p.add_argument("--run-dir", help="where configs, data, logs and PIDs go (default: stack.run_dir, .run)")
+
+    demo = sub.add_parser("demo", help="demo workloads the demo stack runs")
+    demo_sub = demo.add_subparsers(dest="demo_command", required=True, metavar="SUBCOMMAND")
+    traffic = demo_sub.add_parser("traffic", help="chain transactions and business events until stopped")
+    traffic.add_argument("--rpc-url", help="JSON-RPC URL of a dev chain with unlocked accounts (anvil)")
+    traffic.add_argument("--business-url", help="base URL of the business exporter")
+    traffic.add_argument("--token-file", help="file holding the ingest bearer token")
+    traffic.add_argument("--interval", type=float, default=1.0, help="seconds between rounds (default: %(default)s)")
+    traffic.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: never)")
+    traffic.add_argument("--control-file", help="JSON file re-read every round: failure ratios")
+    traffic.add_argument("--spool", help="keep events here while the business exporter is unreachable")
+    traffic.add_argument("--seed", type=int, help="random seed, for repeatable traffic")
+    agent = demo_sub.add_parser("agent", help="a node agent that sends heartbeats (watched by the demo)")
+    agent.add_argument("--business-url", required=True)
+    agent.add_argument("--token-file", required=True)
+    agent.add_argument("--name", default="node-agent-1")
+    agent.add_argument("--interval", type=float, default=5.0)
+    for p in (traffic, agent):
+        p.add_argument("--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"])
+        p.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
     return parser
 
 
@@ -163,9 +190,50 @@ def _run_blockchain(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _stack(args: argparse.Namespace, config: Config) -> int:
+    from exporters.stack import runner
+
+    run_dir = Path(args.run_dir) if args.run_dir else config.stack.run_dir
+    if args.stack_command == "up":
+        return runner.up(config, run_dir, args.demo, args.foreground)
+    if args.stack_command == "down":
+        return runner.down(run_dir)
+    if args.stack_command == "status":
+        return runner.status(run_dir)
+    return runner.break_(run_dir, args.what)
+
+
+def _read_token(path: str | None) -> str | None:
+    return Path(path).read_text().strip() if path else None
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.demo_command == "agent":
+        from exporters.demo.agent import run_agent
+
+        return run_agent(args.business_url, _read_token(args.token_file) or "", args.name, args.interval)
+    from exporters.demo.traffic import run_traffic
+
+    if not (args.rpc_url or args.business_url):
+        print("error: give --rpc-url, --business-url or both", file=sys.stderr)
+        return EXIT_CONFIG
+    return run_traffic(
+        args.rpc_url,
+        args.business_url,
+        _read_token(args.token_file),
+        args.interval,
+        args.duration,
+        Path(args.control_file) if args.control_file else None,
+        args.seed,
+        Path(args.spool) if args.spool else None,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "logfmt"))
+    if args.command == "demo":
+        return _demo(args)  # the demo workloads take flags only, no config file
     try:
         config = load_config(args.config_file)
         if args.command == "config":
@@ -184,9 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "blockchain":
             return _run_blockchain(args, config)
         if args.command == "stack":
-            from exporters.stack.runner import run_foreground
-
-            return run_foreground(args.config_file, config, args.run_dir)
+            return _stack(args, config)
     except ConfigError as exc:
         for line in exc.problems:
             print(f"error: {line}", file=sys.stderr)

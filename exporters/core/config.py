@@ -290,6 +290,15 @@ class PrometheusConfig(Strict):
 # ---------------------------------------------------------------- top level
 
 
+class StackConfig(Strict):
+    """The native stack (`alismon stack`): where it keeps its state and the addresses of what it adds."""
+
+    run_dir: Path = Path(".run")
+    alertmanager_listen_address: ListenAddress = "127.0.0.1:9093"
+    # The local anvil chain of `alismon stack up --demo`.
+    demo_chain_listen_address: ListenAddress = "127.0.0.1:8545"
+
+
 class Config(Strict):
     exporters: ExportersConfig = ExportersConfig()
     system: SystemConfig = SystemConfig()
@@ -297,6 +306,7 @@ class Config(Strict):
     prometheus: PrometheusConfig = PrometheusConfig()
     alerting: AlertingConfig = AlertingConfig()
     business: BusinessConfig = BusinessConfig()
+    stack: StackConfig = StackConfig()
 
 
 def _message(err: Any) -> str:

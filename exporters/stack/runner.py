@@ -1,89 +1,146 @@
-"""`alismon stack up`: the native stack in the foreground, stopped by Ctrl-C.
+"""`alismon stack up|down|status|break`: the compose topology from local binaries, without Docker.
 
-For now: the system exporter and a Prometheus scraping it. Every process gets a log under
-<run-dir>/logs and data under <run-dir>/data; ports are checked before anything starts.
+`up` renders the provisioning tree for loopback into <run-dir>/tree, checks every port, starts each
+component detached (its own session, a log under <run-dir>/logs), waits until each is healthy, and
+records PIDs in <run-dir>/state.json. `down` stops exactly what that file names; `status` shows each
+component's health and URL. With --foreground, `up` stays attached and Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
 from pathlib import Path
 
+import psutil
+import requests
 import yaml
 
-from exporters.core.config import Config
-from exporters.core.types import format_duration, split_listen_address
-from exporters.stack.procs import ManagedProcess, find_tool, port_in_use
+from exporters.core.config import Config, parse_config
+from exporters.render.main import render_all, write
+from exporters.stack.procs import REPO_ROOT, ManagedProcess, ToolMissing, port_in_use
+from exporters.stack.state import Started, load, save
+from exporters.stack.topology import Component, components, effective_config, loopback
+
+READY_TIMEOUT = 45.0
+DEMO_EVENT_TYPES = {"claims", "verifications", "node_events"}
+STOP_TIMEOUT = 10.0
 
 
-def prometheus_config(config: Config, system_target: str) -> dict[str, object]:
-    return {
-        "global": {
-            "scrape_interval": format_duration(config.prometheus.scrape_interval),
-            "scrape_timeout": format_duration(config.prometheus.effective_scrape_timeout),
-            "evaluation_interval": format_duration(config.prometheus.evaluation_interval),
-            "external_labels": {"stack": "alismon-native"},
-        },
-        "scrape_configs": [
-            {"job_name": "prometheus", "static_configs": [{"targets": [config.prometheus.listen_address]}]},
-            {"job_name": "alismon-system", "static_configs": [{"targets": [system_target]}]},
-        ],
+def _listen_addresses(config: Config, demo: bool) -> dict[str, str]:
+    out = {
+        "system-exporter": config.exporters.system.listen_address,
+        "business-exporter": config.exporters.business.listen_address,
+        "alertmanager": config.stack.alertmanager_listen_address,
+        "prometheus": config.prometheus.listen_address,
     }
+    if config.blockchain.networks:
+        out["blockchain-exporter"] = config.exporters.blockchain.listen_address
+    if demo:
+        out["anvil"] = config.stack.demo_chain_listen_address
+    return out
 
 
-def _loopback(address: str) -> tuple[str, int]:
-    host, port = split_listen_address(address)
-    return ("127.0.0.1" if host in ("0.0.0.0", "") else host), port
+def _healthy(c: Started | Component) -> bool:
+    if not c.ready_url:
+        return True  # a worker without an endpoint: alive is healthy
+    try:
+        if c.rpc:
+            payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+            return requests.post(c.ready_url, json=payload, timeout=2).ok
+        return requests.get(c.ready_url, timeout=2).ok
+    except requests.RequestException:
+        return False
 
 
-def run_foreground(config_file: str, config: Config, run_dir: str) -> int:
-    run = Path(run_dir).resolve()
-    (run / "logs").mkdir(parents=True, exist_ok=True)
-    sys_host, sys_port = _loopback(config.exporters.system.listen_address)
-    prom_host, prom_port = _loopback(config.prometheus.listen_address)
-    taken = [f"{h}:{p}" for h, p in ((sys_host, sys_port), (prom_host, prom_port)) if port_in_use(h, p)]
-    if taken:
-        print(
-            f"error: port already in use: {', '.join(taken)}; stop what holds it or change config.yml",
-            file=sys.stderr,
-        )
+def _running(run: Path) -> list[Started]:
+    _, started = load(run)
+    return [s for s in started if s.process() is not None]
+
+
+def up(config: Config, run_dir: Path, demo: bool, foreground: bool) -> int:
+    run = run_dir.resolve()
+    if _running(run):
+        print(f"error: the stack in {run} is already running; `alismon stack status` or `alismon stack down`",
+              file=sys.stderr)  # fmt: skip
         return 1
-    prom_file = run / "prometheus.yml"
-    prom_file.write_text(yaml.safe_dump(prometheus_config(config, f"{sys_host}:{sys_port}"), sort_keys=False))
+    for sub in ("logs", "data", "tree"):
+        (run / sub).mkdir(parents=True, exist_ok=True)
+    run.chmod(0o700)  # the ingest token and the effective config live here
+    taken = [f"{name} {addr}" for name, addr in _listen_addresses(config, demo).items() if port_in_use(*loopback(addr))]
+    if taken:
+        print(f"error: port already in use: {', '.join(taken)}; stop what holds it or change config.yml",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    missing = sorted(DEMO_EVENT_TYPES - set(config.business.events)) if demo else []
+    if missing:
+        print(f"error: the demo posts {', '.join(sorted(DEMO_EVENT_TYPES))} events, but business.events in the config "
+              f"lacks {', '.join(missing)} (config.yml ships them)", file=sys.stderr)  # fmt: skip
+        return 1
+    raw = effective_config(config, run, demo)
+    config_file = run / "config.yml"
+    config_file.write_text(yaml.safe_dump(raw, sort_keys=False))
+    config_file.chmod(0o600)
+    effective = parse_config(raw)
+    write(render_all(effective, REPO_ROOT), run / "tree")
+    (run / "demo-control.json").unlink(missing_ok=True)
+    try:
+        plan = components(effective, run, config_file, demo)
+    except ToolMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    started: list[Started] = []
+    for c in plan:
+        log = run / "logs" / f"{c.name}.log"
+        proc = ManagedProcess(c.name, c.argv, log, env=c.env).start()
+        created = psutil.Process(proc.pid).create_time()
+        started.append(Started(c.name, proc.pid, created, c.argv, c.url, c.ready_url, c.rpc, str(log)))
+        save(run, demo, started)
+        if not _wait_healthy(c, proc):
+            print(f"error: {c.name} did not become healthy within {READY_TIMEOUT:.0f}s; its log:", file=sys.stderr)
+            print(proc.log_tail(), file=sys.stderr)
+            _stop(run, started)
+            return 1
+    _print_urls(run, started, demo)
+    if not foreground:
+        return 0
+    return _wait_for_ctrl_c(run, started)
 
-    procs = [
-        ManagedProcess(
-            "system-exporter",
-            [
-                sys.executable,
-                "-m",
-                "exporters.cli",
-                "system",
-                "--config.file",
-                str(Path(config_file).resolve()),
-                "--web.listen-address",
-                f"{sys_host}:{sys_port}",
-            ],
-            run / "logs/system-exporter.log",
-        ),
-        ManagedProcess(
-            "prometheus",
-            [
-                find_tool("prometheus"),
-                f"--config.file={prom_file}",
-                f"--storage.tsdb.path={run / 'data/prometheus'}",
-                f"--web.listen-address={prom_host}:{prom_port}",
-                f"--storage.tsdb.retention.time={format_duration(config.prometheus.retention)}",
-            ],
-            run / "logs/prometheus.log",
-        ),
-    ]
-    urls = {
-        "system-exporter": f"http://{sys_host}:{sys_port}/metrics",
-        "prometheus": f"http://{prom_host}:{prom_port}/-/ready",
-    }
+
+def _wait_healthy(c: Component, proc: ManagedProcess) -> bool:
+    deadline = time.monotonic() + READY_TIMEOUT
+    settle = time.monotonic() + 1.0  # a worker must survive its first second
+    while time.monotonic() < deadline:
+        if not proc.running():
+            return False
+        if _healthy(c) and (c.ready_url or time.monotonic() > settle):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _print_urls(run: Path, started: list[Started], demo: bool) -> None:
+    print("AlisChain Monitoring native stack is up:")
+    for s in started:
+        if s.url:
+            print(f"  {s.name:<20} {s.url}")
+    prom = next(s.url for s in started if s.name == "prometheus")
+    am = next(s.url for s in started if s.name == "alertmanager")
+    print(f"  {'targets':<20} {prom}targets")
+    print(f"  {'alerts':<20} {am}#/alerts")
+    print(f"  {'logs':<20} {run / 'logs'}")
+    if demo:
+        print("Demo traffic is running: chain transfers and registry calls, claims, verifications, node events.")
+        print("Make an alert fire: ./scripts/demo --break chain|business|host")
+    print("Grafana is not packaged for Debian, so the native stack has none: run the compose stack (compose/README.md)")
+    print("for dashboards, or import dashboards/*.json into a Grafana of your own.")
+    print("Stop with `alismon stack down`; health with `alismon stack status`.")
+    sys.stdout.flush()
+
+
+def _wait_for_ctrl_c(run: Path, started: list[Started]) -> int:
     stop = False
 
     def on_signal(*_: object) -> None:
@@ -92,30 +149,94 @@ def run_foreground(config_file: str, config: Config, run_dir: str) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    try:
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.wait_http(urls[p.name], timeout=30)
-        print("AlisChain Monitoring native stack is up:")
-        print(f"  system exporter  http://{sys_host}:{sys_port}/")
-        print(f"  prometheus       http://{prom_host}:{prom_port}/")
-        print(f"  targets          http://{prom_host}:{prom_port}/targets")
-        print(f"  logs             {run / 'logs'}")
-        print("Grafana is not packaged for Debian: use the compose stack (compose/) for dashboards.")
-        print("Press Ctrl-C to stop.")
-        sys.stdout.flush()
-        while not stop:
-            dead = [p.name for p in procs if not p.running()]
-            if dead:
-                print(f"error: {', '.join(dead)} exited; see {run / 'logs'}", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
+    print("Press Ctrl-C to stop.")
+    sys.stdout.flush()
+    code = 0
+    while not stop:
+        dead = [s.name for s in started if s.process() is None]
+        if dead:
+            print(f"error: {', '.join(dead)} exited; see {run / 'logs'}", file=sys.stderr)
+            code = 1
+            break
+        time.sleep(0.5)
+    _stop(run, started)
+    print("stack stopped")
+    return code
+
+
+def _stop(run: Path, started: list[Started]) -> list[str]:
+    """SIGTERM in reverse start order, SIGKILL after STOP_TIMEOUT; only the processes we started."""
+    stopped = []
+    for s in reversed(started):
+        proc = s.process()
+        if proc is None:
+            continue
+        proc.terminate()
+        try:
+            proc.wait(STOP_TIMEOUT)
+        except psutil.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        stopped.append(f"{s.name} ({s.pid})")
+    (run / "state.json").unlink(missing_ok=True)
+    return stopped
+
+
+def down(run_dir: Path) -> int:
+    run = run_dir.resolve()
+    _, started = load(run)
+    if not started:
+        print(f"nothing to stop: no stack recorded in {run}")
         return 0
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    stopped = _stop(run, started)
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was still running"))
+    return 0
+
+
+def status(run_dir: Path) -> int:
+    run = run_dir.resolve()
+    _, started = load(run)
+    if not started:
+        print(f"the stack is not running (no {run / 'state.json'})")
+        return 3
+    bad = 0
+    print(f"{'component':<20} {'pid':>7}  {'state':<8} {'health':<8} url")
+    for s in started:
+        alive = s.process() is not None
+        healthy = alive and _healthy(s)
+        bad += not healthy
+        state = "running" if alive else "exited"
+        health = ("ok" if healthy else "failing") if alive else "-"
+        print(f"{s.name:<20} {s.pid:>7}  {state:<8} {health:<8} {s.url or '(worker, no endpoint)'}")
+    return 1 if bad else 0
+
+
+BREAKS = {
+    "chain": "stops the demo chain (anvil): BlockchainEndpointDown and WatchedProcessDown (chain-client) fire",
+    "business": "makes 60% of verifications fail: HighFailureRate fires",
+    "host": "kills the node agent the system exporter watches: WatchedProcessDown fires",
+}
+
+
+def break_(run_dir: Path, what: str) -> int:
+    run = run_dir.resolve()
+    demo, started = load(run)
+    if not started or not demo:
+        print("error: --break needs the demo stack: ./scripts/demo (alismon stack up --demo)", file=sys.stderr)
         return 1
-    finally:
-        for p in reversed(procs):
-            p.stop()
-        print("stack stopped")
+    by_name = {s.name: s for s in started}
+    if what == "business":
+        (run / "demo-control.json").write_text(json.dumps({"verification_failure_ratio": 0.6}))
+    else:
+        victim = by_name["anvil" if what == "chain" else "node-agent-1"]
+        proc = victim.process()
+        if proc is None:
+            print(f"{victim.name} is already stopped")
+        else:
+            proc.terminate()
+            proc.wait(STOP_TIMEOUT)
+    am = by_name["alertmanager"].url
+    print(f"broke {what}: {BREAKS[what]}.")
+    print(f"Watch it arrive (within about two minutes): {am}#/alerts")
+    print("Back to normal: alismon stack down && ./scripts/demo")
+    return 0

@@ -1,7 +1,7 @@
 """Compile AlisRegistry.sol with solc from npm (solcjs, installed into .tools by scripts/setup).
 
-`python -m tests.contracts.build` rewrites AlisRegistry.json; the tests deploy that committed artefact
-and check it still matches the source.
+`python -m tests.contracts.build` rewrites exporters/demo/contracts/AlisRegistry.json; the tests and the demo
+deploy that committed artefact, and a test checks it still matches the source.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-SOURCE = HERE / "AlisRegistry.sol"
-ARTEFACT = HERE / "AlisRegistry.json"
+REPO = Path(__file__).resolve().parents[2]
+# The contract ships in the package: the demo traffic generator deploys it too.
+SOURCE = REPO / "exporters/demo/contracts/AlisRegistry.sol"
+ARTEFACT = REPO / "exporters/demo/contracts/AlisRegistry.json"
 SOLCJS = REPO / ".tools/node_modules/solc/solc.js"
 # Pinned so the artefact is reproducible; anvil's default hardfork runs it.
 EVM_VERSION = "cancun"

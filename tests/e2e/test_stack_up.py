@@ -1,4 +1,4 @@
-"""`alismon stack up` (what ./scripts/demo runs): starts, prints URLs, scrapes, stops on Ctrl-C."""
+"""`alismon stack up|status|down|break` (what ./scripts/demo runs), on free loopback ports."""
 
 from __future__ import annotations
 
@@ -11,45 +11,59 @@ from pathlib import Path
 
 import psutil
 import pytest
+import requests
 
-from exporters.stack.procs import free_port
+from exporters.stack.procs import free_port, port_in_use
 from tests.conftest import write_config
+from tests.dashboards_util import load, panel_queries
 from tests.helpers import prom_query, wait_for
 
+DASHBOARD_JOBS = {
+    "system.json": "alismon-system",
+    "overview.json": "alismon-system",
+    "exporters.json": ".*",
+    "business.json": "alismon-business",
+    "blockchain.json": "alismon-blockchain",
+}
 
-def start_stack(tmp_path: Path, sys_port: int, prom_port: int) -> subprocess.Popen[str]:
+
+def stack_config(tmp_path: Path, **overrides: object) -> tuple[Path, dict[str, int]]:
+    """The repo's config.yml with every stack component on a free loopback port."""
+    names = ("system", "blockchain", "business", "prometheus", "alertmanager", "anvil")
+    ports = {name: free_port() for name in names}
     cfg = write_config(
         tmp_path / "config.yml",
         {
-            "exporters": {"system": {"listen_address": f"127.0.0.1:{sys_port}"}},
-            "prometheus": {"listen_address": f"127.0.0.1:{prom_port}", "scrape_interval": "1s"},
+            "exporters": {n: {"listen_address": f"127.0.0.1:{ports[n]}"} for n in ("system", "blockchain", "business")},
+            "prometheus": {"listen_address": f"127.0.0.1:{ports['prometheus']}", "scrape_interval": "1s"},
+            "stack": {
+                "alertmanager_listen_address": f"127.0.0.1:{ports['alertmanager']}",
+                "demo_chain_listen_address": f"127.0.0.1:{ports['anvil']}",
+            },
+            **overrides,
         },
     )
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporters.cli",
-            "stack",
-            "up",
-            "--config.file",
-            str(cfg),
-            "--run-dir",
-            str(tmp_path / "run"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return cfg, ports
 
 
-def test_stack_up_scrapes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    sys_port, prom_port = free_port(), free_port()
-    stack = start_stack(tmp_path, sys_port, prom_port)
+def alismon_stack(cfg: Path, run: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "exporters.cli", "stack", *args, "--config.file", str(cfg), "--run-dir", str(run)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+
+def start_foreground(cfg: Path, run: Path) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "exporters.cli", "stack", "up", "--foreground"]
+    argv += ["--config.file", str(cfg), "--run-dir", str(run)]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_foreground_stack_scrapes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    cfg, ports = stack_config(tmp_path)
+    stack = start_foreground(cfg, tmp_path / "run")
     try:
         assert stack.stdout is not None
         lines = []
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             line = stack.stdout.readline()
             assert line, f"stack exited early: {stack.stderr.read() if stack.stderr else ''}"
@@ -57,33 +71,149 @@ def test_stack_up_scrapes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             if line.startswith("Press Ctrl-C"):
                 break
         output = "".join(lines)
-        assert f"http://127.0.0.1:{sys_port}/" in output
-        assert f"http://127.0.0.1:{prom_port}/" in output
+        for name in ("system", "blockchain", "business", "prometheus", "alertmanager"):
+            assert f"http://127.0.0.1:{ports[name]}/" in output, name
+        assert "anvil" not in output and "traffic" not in output  # only with --demo
         assert "Grafana is not packaged for Debian" in output
-        prom = f"http://127.0.0.1:{prom_port}"
-        wait_for(lambda: prom_query(prom, 'up{job="alismon-system"} == 1'), 30, "Prometheus to scrape the exporter")
+        prom = f"http://127.0.0.1:{ports['prometheus']}"
+        wait_for(
+            lambda: (
+                len(prom_query(prom, 'up{job=~"alismon-system|alismon-business|alertmanager|prometheus"} == 1')) == 4
+            ),
+            30,
+            "Prometheus to scrape both exporters, itself and Alertmanager",
+        )
+        # The rules Prometheus loads are the rendered ones: the Watchdog reaches Alertmanager.
+        am = f"http://127.0.0.1:{ports['alertmanager']}"
+        wait_for(
+            lambda: any(a["labels"]["alertname"] == "Watchdog" for a in requests.get(f"{am}/api/v2/alerts").json()),
+            30,
+            "the Watchdog in Alertmanager",
+        )
         children = psutil.Process(stack.pid).children(recursive=True)
-        assert len(children) == 2
+        assert len(children) == 5
         assert (tmp_path / "run/logs/prometheus.log").exists()
+        assert (tmp_path / "run/tree/rules/alerts.yml").exists()
     finally:
         stack.send_signal(signal.SIGINT)
-        out, _ = stack.communicate(timeout=30)
+        out, _ = stack.communicate(timeout=60)
     assert stack.returncode == 0
     assert "stack stopped" in out
     assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+    assert not (tmp_path / "run/state.json").exists()
 
 
-def test_stack_up_refuses_a_taken_port(tmp_path: Path) -> None:
+def test_a_taken_port_is_named_before_anything_starts(tmp_path: Path) -> None:
     import socket
 
+    cfg, ports = stack_config(tmp_path)
     with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
+        held.bind(("127.0.0.1", ports["business"]))
         held.listen()
-        taken = held.getsockname()[1]
-        stack = start_stack(tmp_path, taken, free_port())
-        _, err = stack.communicate(timeout=30)
-    assert stack.returncode == 1
-    assert err.strip() == (f"error: port already in use: 127.0.0.1:{taken}; stop what holds it or change config.yml")
+        result = alismon_stack(cfg, tmp_path / "run", "up")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: port already in use: business-exporter 127.0.0.1:{ports['business']}; "
+        "stop what holds it or change config.yml"
+    )
+    assert not (tmp_path / "run/state.json").exists()
+
+
+def test_status_and_down_without_a_stack_and_down_spares_a_reused_pid(tmp_path: Path) -> None:
+    cfg, _ = stack_config(tmp_path)
+    run = tmp_path / "run"
+    result = alismon_stack(cfg, run, "status")
+    assert result.returncode == 3 and "the stack is not running" in result.stdout
+    # A state file naming a live process that `up` did not start (same PID, other start time).
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run.mkdir()
+        entry = {"name": "prometheus", "pid": bystander.pid, "create_time": 1.0, "argv": ["prometheus"]}
+        entry.update({"url": "http://127.0.0.1:1/", "ready_url": "http://127.0.0.1:1/-/ready", "rpc": False})
+        entry["log"] = str(run / "logs/prometheus.log")
+        (run / "state.json").write_text(json.dumps({"demo": False, "components": [entry]}))
+        status = alismon_stack(cfg, run, "status")
+        assert status.returncode == 1 and "prometheus" in status.stdout and "exited" in status.stdout
+        down = alismon_stack(cfg, run, "down")
+        assert down.returncode == 0 and "nothing was still running" in down.stdout
+        assert bystander.poll() is None, "down killed a process it did not start"
+    finally:
+        bystander.kill()
+
+
+# Panels that cannot have data on an anvil chain: anvil has no net_peerCount (asked once, then shown as
+# unsupported in "Methods the node lacks").
+NO_DATA_ON_ANVIL = {("blockchain.json", "Peers")}
+
+
+def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: Path) -> None:
+    cfg, ports = stack_config(tmp_path)
+    run = tmp_path / "run"
+    result = alismon_stack(cfg, run, "up", "--demo")
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "./scripts/demo --break chain|business|host" in result.stdout
+        status = alismon_stack(cfg, run, "status")
+        assert status.returncode == 0, status.stdout
+        rows = [line.split() for line in status.stdout.splitlines()[1:]]
+        assert [r[0] for r in rows] == [
+            "anvil", "system-exporter", "blockchain-exporter", "business-exporter",
+            "alertmanager", "prometheus", "traffic", "node-agent-1",
+        ]  # fmt: skip
+        assert all(r[2:4] == ["running", "ok"] for r in rows), status.stdout
+        again = alismon_stack(cfg, run, "up", "--demo")
+        assert again.returncode == 1 and "already running" in again.stderr
+
+        prom = f"http://127.0.0.1:{ports['prometheus']}"
+        # A panel has data when one of its queries returns series (a panel of accepted and rejected
+        # events shows accepted ones when nothing is rejected).
+        panels: dict[tuple[str, str], list[str]] = {}
+        for name, job in DASHBOARD_JOBS.items():
+            for title, expr in panel_queries(load(name), job):
+                if (name, title) not in NO_DATA_ON_ANVIL:
+                    panels.setdefault((name, title), []).append(expr)
+        assert len(panels) > 60
+        remaining: list[str] = []
+
+        def every_panel_has_data() -> bool:
+            remaining[:] = [
+                f"{n} / {t}: {exprs}" for (n, t), exprs in panels.items() if not any(prom_query(prom, e) for e in exprs)
+            ]
+            return not remaining
+
+        try:
+            wait_for(every_panel_has_data, 120, "every dashboard panel to have data")
+        except AssertionError:
+            raise AssertionError("panels without data:\n" + "\n".join(remaining)) from None
+        failed = prom_query(prom, 'sum(blockchain_transactions_total{status="failed"})')
+        assert float(failed[0]["value"][1]) >= 1, "the demo sends reverting calls"
+
+        for what in ("chain", "business", "host"):
+            broke = alismon_stack(cfg, run, "break", what)
+            assert broke.returncode == 0 and f"broke {what}" in broke.stdout, broke.stderr
+        am = f"http://127.0.0.1:{ports['alertmanager']}"
+        expected = {
+            ("BlockchainEndpointDown", "anvil"),
+            ("WatchedProcessDown", "chain-client"),
+            ("WatchedProcessDown", "node-agent-1"),
+            ("HighFailureRate", ""),
+        }
+        seen: set[tuple[str, str]] = set()
+
+        def alerts_arrived() -> bool:
+            for a in requests.get(f"{am}/api/v2/alerts", timeout=5).json():
+                labels = a["labels"]
+                seen.add((labels["alertname"], labels.get("endpoint") or labels.get("process") or ""))
+            return expected <= seen
+
+        wait_for(alerts_arrived, 180, f"the alerts of the three breaks in Alertmanager (seen: {seen})")
+        pids = [s["pid"] for s in json.loads((run / "state.json").read_text())["components"]]
+    finally:
+        down = alismon_stack(cfg, run, "down")
+    assert down.returncode == 0 and down.stdout.startswith("stopped: ")
+    assert not (run / "state.json").exists()
+    assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not [n for n, p in ports.items() if port_in_use("127.0.0.1", p)]
 
 
 @pytest.mark.timeout(60)

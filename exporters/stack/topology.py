@@ -1,0 +1,175 @@
+"""What `alismon stack up` starts: the effective config for loopback, and one Component per process.
+
+The native stack uses the same templates as the compose stack: it renders the whole tree (rules,
+Prometheus and Alertmanager provisioning) from an effective config whose targets are the loopback
+addresses of the processes started here, into <run-dir>/tree.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exporters.core.config import Config, parse_config
+from exporters.core.types import format_duration, split_listen_address
+from exporters.demo.contract import ARTEFACT, OPERATOR, REGISTRY_ADDRESS, TREASURY
+from exporters.stack.procs import find_tool
+
+ALISMON = [sys.executable, "-m", "exporters.cli"]
+AGENT_NAME = "node-agent-1"
+
+
+@dataclass
+class Component:
+    name: str
+    argv: list[str]
+    url: str  # what a person opens
+    ready_url: str  # 2xx when healthy; for the chain, a JSON-RPC endpoint
+    rpc: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def loopback(address: str) -> tuple[str, int]:
+    host, port = split_listen_address(address)
+    return ("127.0.0.1" if host in ("0.0.0.0", "", "::") else host), port
+
+
+def _addr(address: str) -> str:
+    host, port = loopback(address)
+    return f"{host}:{port}"
+
+
+def ingest_token_file(run: Path, token: str | None) -> Path:
+    """The ingest token in a 0600 file of the run dir, for the exporter and the demo clients alike.
+
+    Without a configured token a random one is made once and kept across restarts.
+    """
+    path = run / "ingest-token"
+    if token is None and path.exists():
+        return path
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write((token or secrets.token_urlsafe(24)) + "\n")
+    return path
+
+
+def effective_config(config: Config, run: Path, demo: bool) -> dict[str, Any]:
+    """config.yml as the native stack runs it: loopback targets, run-dir paths, and the demo additions."""
+    raw: dict[str, Any] = config.model_dump(mode="json", by_alias=True)
+    ex = config.exporters
+    networks = raw["blockchain"]["networks"]
+    if demo:
+        chain_url = f"http://{_addr(config.stack.demo_chain_listen_address)}"
+        networks = raw["blockchain"]["networks"] = [
+            {
+                "name": "demo",
+                "chain_id": 31337,
+                "endpoints": [{"name": "anvil", "url": chain_url, "ws_url": chain_url.replace("http://", "ws://")}],
+                "poll_interval": 1.0,
+                "request_timeout": 2.0,
+                "accounts": [{"alias": "operator", "address": OPERATOR}, {"alias": "treasury", "address": TREASURY}],
+                "contracts": [{"alias": "registry", "address": REGISTRY_ADDRESS, "abi_file": str(ARTEFACT)}],
+            }
+        ]
+        raw["system"]["processes"] = [
+            {"name": "chain-client", "match": {"cmdline": "anvil"}},
+            {"name": AGENT_NAME, "match": {"cmdline": "demo agent"}},
+        ]
+        # Short windows so that `--break` shows its alert within a minute or two.
+        raw["prometheus"].update({"scrape_interval": 5.0, "evaluation_interval": 5.0, "scrape_timeout": None})
+        raw["alerting"]["rate_window"] = 60.0
+        alerts = raw["alerting"]["alerts"]
+        alerts["BlockchainEndpointDown"]["for"] = 15.0
+        alerts["WatchedProcessDown"]["for"] = 10.0
+        alerts["HighFailureRate"]["for"] = 30.0
+    business = raw["business"]
+    business["auth_token"] = None
+    business["auth_token_file"] = str(ingest_token_file(run, config.business.token()))
+    business["store"]["path"] = str(run / "data/business.sqlite")
+    targets = raw["prometheus"]["targets"]
+    targets["system"] = [_addr(ex.system.listen_address)]
+    targets["blockchain"] = [_addr(ex.blockchain.listen_address)] if networks else []
+    targets["business"] = [_addr(ex.business.listen_address)]
+    targets["prometheus"] = [_addr(config.prometheus.listen_address)]
+    targets["alertmanager"] = [_addr(config.stack.alertmanager_listen_address)]
+    am = _addr(config.stack.alertmanager_listen_address)
+    raw["alerting"]["alertmanager_url"] = f"http://{am}"
+    raw["stack"]["run_dir"] = str(run)
+    parse_config(raw)  # what we write must validate, or the exporters would refuse it
+    return raw
+
+
+def components(config: Config, run: Path, config_file: Path, demo: bool) -> list[Component]:
+    """In start order: the chain first (exporters poll it), Prometheus after what it scrapes, traffic last."""
+    tree = run / "tree"
+    cfg = ["--config.file", str(config_file)]
+    out: list[Component] = []
+    if demo:
+        host, port = loopback(config.stack.demo_chain_listen_address)
+        url = f"http://{host}:{port}"
+        out.append(
+            Component(
+                "anvil",
+                [find_tool("anvil"), "--host", host, "--port", str(port), "--block-time", "1", "--silent"],
+                url,
+                url,
+                rpc=True,
+            )
+        )
+    for name, address in (
+        ("system-exporter", config.exporters.system.listen_address),
+        ("blockchain-exporter", config.exporters.blockchain.listen_address),
+        ("business-exporter", config.exporters.business.listen_address),
+    ):
+        if name == "blockchain-exporter" and not config.blockchain.networks:
+            continue
+        base = f"http://{_addr(address)}"
+        sub = name.removesuffix("-exporter")
+        argv = [*ALISMON, sub, *cfg, "--web.listen-address", address]
+        out.append(Component(name, argv, base + "/", base + "/-/ready"))
+    am = _addr(config.stack.alertmanager_listen_address)
+    out.append(
+        Component(
+            "alertmanager",
+            [
+                find_tool("prometheus-alertmanager"),
+                f"--config.file={tree / 'provisioning/alertmanager/alertmanager.yml'}",
+                f"--storage.path={run / 'data/alertmanager'}",
+                f"--web.listen-address={am}",
+                f"--web.external-url=http://{am}",
+                "--cluster.listen-address=",
+            ],
+            f"http://{am}/",
+            f"http://{am}/-/ready",
+        )
+    )
+    prom = _addr(config.prometheus.listen_address)
+    out.append(
+        Component(
+            "prometheus",
+            [
+                find_tool("prometheus"),
+                f"--config.file={tree / 'provisioning/prometheus/prometheus.yml'}",
+                f"--storage.tsdb.path={run / 'data/prometheus'}",
+                f"--web.listen-address={prom}",
+                f"--storage.tsdb.retention.time={format_duration(config.prometheus.retention)}",
+                f"--web.external-url=http://{prom}",
+            ],
+            f"http://{prom}/",
+            f"http://{prom}/-/ready",
+        )
+    )
+    if demo:
+        biz = f"http://{_addr(config.exporters.business.listen_address)}"
+        token = str(config.business.auth_token_file)
+        chain_url = out[0].url
+        traffic = [*ALISMON, "demo", "traffic", "--rpc-url", chain_url, "--business-url", biz, "--token-file", token]
+        traffic += ["--control-file", str(run / "demo-control.json"), "--spool", str(run / "data/demo-spool.json")]
+        out.append(Component("traffic", traffic, "", ""))
+        agent = [*ALISMON, "demo", "agent", "--business-url", biz, "--token-file", token, "--name", AGENT_NAME]
+        out.append(Component(AGENT_NAME, agent, "", ""))
+    return out
