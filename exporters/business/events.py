@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from exporters.core.business_config import BusinessConfig, EventType
 
 MAX_ID_LENGTH = 128
+_FIELDS = frozenset({"type", "labels", "value", "id", "timestamp"})
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):  # a tuple: built ~100,000 times a second at full ingest rate
     type: str
     labels: tuple[str, ...]  # values in the order the config declares the labels
     value: float
@@ -51,9 +50,8 @@ def _number(raw: Any, index: int, field: str) -> float:
 def parse_event(raw: Any, index: int, config: BusinessConfig, now: float) -> Event:
     if not isinstance(raw, dict):
         raise _invalid(index, "(event)", "must be a JSON object")
-    unknown = sorted(set(raw) - {"type", "labels", "value", "id", "timestamp"})
-    if unknown:
-        raise _invalid(index, unknown[0], "unknown field")
+    if not _FIELDS.issuperset(raw):
+        raise _invalid(index, sorted(set(raw) - _FIELDS)[0], "unknown field")
     kind = raw.get("type")
     if not isinstance(kind, str):
         raise _invalid(index, "type", "is required and must be a string")

@@ -16,6 +16,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from exporters.business.events import Rejection, parse_body
 from exporters.business.openapi import openapi_document
+from exporters.business.sql import SQLSources, driver_problems
 from exporters.business.state import Aggregates
 from exporters.business.store import COMMIT_BUCKETS, Store
 from exporters.core.business_config import BusinessConfig
@@ -87,23 +88,29 @@ class BusinessExporter(Exporter):
                 ]
             )
         self._token = token
+        problems = driver_problems(config)
+        if problems:
+            raise ConfigError(problems)
+        self.sql = SQLSources(config)
         self.aggregates = Aggregates(config)
         self.store = Store(config, self.aggregates)
         self.rejections: collections.Counter[str] = collections.Counter()
         self._ready = False
         self.registry.register(BuildInfo(self.name))
         self.registry.register(self.aggregates)  # type: ignore[arg-type]
-        self.registry.register(TimedCollectors("business", [_SelfMetrics(self)]))
+        self.registry.register(TimedCollectors("business", [_SelfMetrics(self), self.sql]))
 
     def ready(self) -> bool:
         return self._ready
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.open)
+        await self.sql.start()
         self._ready = True
 
     async def stop(self) -> None:
         self._ready = False
+        await self.sql.stop()
         await asyncio.to_thread(self.store.close)
 
     def add_routes(self, app: web.Application) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import math
 import queue
 import sqlite3
 import threading
@@ -28,8 +29,10 @@ log = logging.getLogger(__name__)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (metric TEXT NOT NULL, labels TEXT NOT NULL, value TEXT NOT NULL,
                                    PRIMARY KEY (metric, labels)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS event_ids (id TEXT PRIMARY KEY, seen REAL NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS event_ids_seen ON event_ids (seen);
+-- The ids of one group commit in one row (a JSON array): one insert per commit instead of one
+-- per event, which was a quarter of the writer's time at full rate. All share the commit's time.
+CREATE TABLE IF NOT EXISTS event_id_batches (seen REAL NOT NULL, ids TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS event_id_batches_seen ON event_id_batches (seen);
 """
 MAX_GROUP = 512  # batches per transaction; bounds a commit's latency under a flood
 
@@ -76,6 +79,7 @@ class Store:
             if rule.max_values is not None
         }
         self._label_index = {event: list(spec.labels) for event, spec in config.events.items()}
+        self._capped_types = {event for event, _ in self._caps}
         self._thread: threading.Thread | None = None
         self._db: sqlite3.Connection | None = None
 
@@ -94,8 +98,11 @@ class Store:
             if metric in known:  # a family removed from the config stays on disk but is not exposed
                 restored[(metric, tuple(json.loads(labels)))] = json.loads(value)
         self.aggregates.merge(restored)
+        _migrate_event_ids(db)
         horizon = time.time() - self.config.idempotency.window
-        self._ids = dict(db.execute("SELECT id, seen FROM event_ids WHERE seen >= ?", (horizon,)))
+        self._ids = {}
+        for seen, ids in db.execute("SELECT seen, ids FROM event_id_batches WHERE seen >= ? ORDER BY seen", (horizon,)):
+            self._ids.update(dict.fromkeys(json.loads(ids), seen))
         self._labels = self.aggregates.label_values()
         self._db = db
         self._thread = threading.Thread(target=self._run, name="business-store", daemon=True)
@@ -153,9 +160,10 @@ class Store:
             fresh.append(event)
         # Cardinality caps, for the whole batch before any of it is applied (all or nothing).
         adds: dict[tuple[str, str], set[str]] = {}
-        for event in fresh:
-            for name, value in zip(self._label_index[event.type], event.labels, strict=True):
-                key = (event.type, name)
+        # Each distinct label set once, in first-seen order: a batch repeats a few of them many times.
+        for kind, labels in dict.fromkeys((e.type, e.labels) for e in fresh if e.type in self._capped_types):
+            for name, value in zip(self._label_index[kind], labels, strict=True):
+                key = (kind, name)
                 cap = self._caps.get(key)
                 if cap is None or value in self._labels.get(key, ()) or value in staged_labels.get(key, ()):
                     continue
@@ -166,9 +174,9 @@ class Store:
                     raise Rejection(
                         429,
                         "cardinality_cap",
-                        f"label {name} of {event.type} already has {cap} distinct values (its cap); "
+                        f"label {name} of {kind} already has {cap} distinct values (its cap); "
                         f"{value!r} would be one more",
-                        batch.events.index(event),
+                        batch.events.index(next(e for e in fresh if e.type == kind and e.labels == labels)),
                         f"labels.{name}",
                     )
         for key, values in adds.items():
@@ -200,9 +208,10 @@ class Store:
                     "ON CONFLICT (metric, labels) DO UPDATE SET value = excluded.value",
                     [(m, json.dumps(labels), json.dumps(v)) for (m, labels), v in staged.items()],
                 )
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO event_ids (id, seen) VALUES (?, ?)", list(staged_ids.items())
-                )
+                if staged_ids:
+                    self._db.execute(
+                        "INSERT INTO event_id_batches (seen, ids) VALUES (?, ?)", (now, json.dumps(list(staged_ids)))
+                    )
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self.stats.errors += 1
@@ -237,14 +246,28 @@ class Store:
         """Forget ids older than the idempotency window, and the oldest beyond max_ids."""
         assert self._db is not None
         horizon = now - self.config.idempotency.window
-        self._db.execute("DELETE FROM event_ids WHERE seen < ?", (horizon,))
-        self._ids = {k: v for k, v in self._ids.items() if v >= horizon}
         excess = len(self._ids) - self.config.idempotency.max_ids
         if excess > 0:
-            oldest = sorted(self._ids.items(), key=lambda kv: kv[1])[:excess]
-            self._db.executemany("DELETE FROM event_ids WHERE id = ?", [(k,) for k, _ in oldest])
-            for k, _ in oldest:
-                del self._ids[k]
+            # Forget whole commits, oldest first, until at most max_ids remain.
+            horizon = max(horizon, math.nextafter(sorted(self._ids.values())[excess - 1], math.inf))
+        self._db.execute("DELETE FROM event_id_batches WHERE seen < ?", (horizon,))
+        self._ids = {k: v for k, v in self._ids.items() if v >= horizon}
 
     def label_counts(self) -> dict[tuple[str, str], int]:
         return {key: len(values) for key, values in self._labels.items()}
+
+
+def _migrate_event_ids(db: sqlite3.Connection) -> None:
+    """Stores written before ids were kept per commit had one row per id: move them over, once."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_ids'").fetchone() is None:
+        return
+    by_seen: dict[float, list[str]] = {}
+    for event_id, seen in db.execute("SELECT id, seen FROM event_ids"):
+        by_seen.setdefault(seen, []).append(event_id)
+    db.execute("BEGIN IMMEDIATE")
+    db.executemany(
+        "INSERT INTO event_id_batches (seen, ids) VALUES (?, ?)", [(t, json.dumps(ids)) for t, ids in by_seen.items()]
+    )
+    db.execute("DROP TABLE event_ids")
+    db.execute("COMMIT")
+    log.info("store migrated", extra={"ids": sum(map(len, by_seen.values()))})

@@ -183,12 +183,16 @@ class IngestLimits(Strict):
 
 
 class SQLQuery(Strict):
+    """One read-only query whose rows become samples of a gauge: labels from columns, value from a column."""
+
     name: str = Field(pattern=_EVENT_NAME)
     metric: str = Field(pattern=_METRIC_NAME)
     help: str = ""
     sql: str = Field(min_length=1)
     value_column: str = "value"
     label_columns: list[LabelName] = []
+    # More rows than this fail the query (a cardinality guard, like the label caps of events).
+    max_rows: int = Field(default=1000, ge=1, le=100_000)
 
     @field_validator("metric")
     @classmethod
@@ -197,15 +201,50 @@ class SQLQuery(Strict):
             raise ValueError(f"{v!r} is not a usable gauge name (reserved prefix or counter/histogram suffix)")
         return v
 
+    @field_validator("label_columns")
+    @classmethod
+    def _labels(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("label columns must be unique")
+        if any(name.startswith("__") for name in v):
+            raise ValueError("label names may not start with __")
+        return v
+
+    @model_validator(mode="after")
+    def _value_not_a_label(self) -> SQLQuery:
+        if self.value_column in self.label_columns:
+            raise ValueError(f"value_column {self.value_column!r} is also a label column")
+        return self
+
+
+def sqlite_path(url: str) -> Path:
+    """sqlite:///relative.db or sqlite:////absolute.db -> the file; anything else is a ValueError."""
+    rest = url.removeprefix("sqlite://")
+    if not rest.startswith("/") or len(rest) < 2:
+        raise ValueError("a SQLite url is sqlite:///relative/path.db or sqlite:////absolute/path.db")
+    path = rest[1:]
+    if "?" in path or "#" in path or path == ":memory:":
+        raise ValueError("a SQLite url names a database file, without query parameters (it is always opened read-only)")
+    return Path(path)
+
 
 class SQLSource(Strict):
     name: str = Field(pattern=_EVENT_NAME)
     # sqlite:///relative/path.db, sqlite:////absolute/path.db, or postgresql://... (needs psycopg installed)
-    url: str | None = Field(default=None, pattern=r"^(sqlite|postgres|postgresql)://")
+    url: str | None = None
     url_file: Path | None = None
     interval: Duration = 60.0
     timeout: Duration = 10.0
     queries: list[SQLQuery] = Field(min_length=1)
+
+    @field_validator("queries")
+    @classmethod
+    def _unique_queries(cls, v: list[SQLQuery]) -> list[SQLQuery]:
+        names = [q.name for q in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"query names must be unique within a source, repeated: {', '.join(dupes)}")
+        return v
 
     @model_validator(mode="after")
     def _secret(self) -> SQLSource:
@@ -213,11 +252,20 @@ class SQLSource(Strict):
         url = read_secret(self.url, self.url_file, "url")
         if url is None:
             raise ValueError("set url or url_file")
+        # The url may hold a password: name only its scheme in messages.
         if not re.match(r"^(sqlite|postgres|postgresql)://", url):
-            raise ValueError("the url must start with sqlite://, postgres:// or postgresql://")
+            raise ValueError(
+                f"the url must start with sqlite://, postgres:// or postgresql://, not {url.partition(':')[0]!r}:"
+            )
+        if url.startswith("sqlite://"):
+            sqlite_path(url)
         if self.timeout <= 0 or self.interval <= 0:
             raise ValueError("interval and timeout must be positive")
         return self
+
+    @property
+    def driver(self) -> Literal["sqlite", "postgres"]:
+        return "sqlite" if self.resolved_url().startswith("sqlite://") else "postgres"
 
     def resolved_url(self) -> str:
         url = read_secret(self.url, self.url_file, "url")
@@ -244,16 +292,18 @@ class BusinessConfig(Strict):
         for event, spec in self.events.items():
             for name in spec.metric_names():
                 if name in seen:
-                    raise ValueError(f"events.{event}: metric {name!r} is already used by events.{seen[name]}")
-                seen[name] = event
-        for source in self.sql_sources:
-            for query in source.queries:
-                if query.metric in seen:
-                    raise ValueError(f"sql_sources.{source.name}: metric {query.metric!r} is already used")
-                seen[query.metric] = f"sql_sources.{source.name}"
+                    raise ValueError(f"events.{event}: metric {name!r} is already used by {seen[name]}")
+                seen[name] = f"events.{event}"
         names = [s.name for s in self.sql_sources]
-        if len(set(names)) != len(names):
-            raise ValueError("sql_sources names must be unique")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"sql_sources: source names must be unique, repeated: {', '.join(dupes)}")
+        for i, source in enumerate(self.sql_sources):
+            for j, query in enumerate(source.queries):
+                where = f"sql_sources[{i}].queries[{j}].metric"
+                if query.metric in seen:
+                    raise ValueError(f"{where}: metric {query.metric!r} is already used by {seen[query.metric]}")
+                seen[query.metric] = where.removesuffix(".metric")
         return self
 
     def token(self) -> str | None:

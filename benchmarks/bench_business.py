@@ -1,0 +1,318 @@
+"""Business exporter ingest vs pushgateway, side by side in one run.
+
+Both run as real processes on loopback, each with durable state: ours acknowledges an event
+only after its group commit is fsynced (store.synchronous: full); pushgateway runs with
+--persistence.file. Load: 8 asyncio aiohttp clients on keep-alive connections, each sending
+as fast as it gets answers, for a fixed time per phase:
+
+- batch:  ours, POST 100 events (unique ids) per request; pushgateway, PUT a group of 100
+          samples per request (one group per client);
+- single: one event / one sample per request.
+
+Reported per phase: requests/s, events (or samples)/s, ACK latency p50/p99/max, server CPU
+seconds per 1000 events, and the ratios ours / pushgateway. Target (issue 4): batches of 100
+from 8 clients at >= 50,000 events/s with ACK p99 < 50 ms. At the end /metrics must count
+exactly the acknowledged events.
+
+Not the same job: pushgateway replaces a group's samples on each push (no counting, no event
+ids, no idempotency, no cardinality caps) and writes its persistence file only every
+--persistence.interval (5m), so an acknowledged push can be lost in a crash; ours counts every
+event and has fsynced it before the 2xx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import psutil
+import requests
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from benchmarks.common import RESULTS
+from exporters.stack.procs import ManagedProcess, find_tool, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "bench-ingest-token"
+CLIENTS = 8
+BATCH = 100
+TYPES = [f"t{i}" for i in range(10)]
+STATUSES = ["submitted", "approved", "rejected"]
+
+
+@dataclass
+class Phase:
+    name: str
+    target: str
+    seconds: float
+    requests: int = 0
+    events: int = 0
+    errors: int = 0
+    cpu_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict[str, float | int | str]:
+        lat = sorted(self.latencies) or [0.0]
+        return {
+            "phase": self.name,
+            "target": self.target,
+            "seconds": round(self.seconds, 2),
+            "requests": self.requests,
+            "events": self.events,
+            "errors": self.errors,
+            "requests_per_s": round(self.requests / self.seconds, 1),
+            "events_per_s": round(self.events / self.seconds, 1),
+            "p50_ms": round(statistics.median(lat) * 1000, 2),
+            "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2),
+            "max_ms": round(lat[-1] * 1000, 2),
+            "server_cpu_s_per_1k_events": round(self.cpu_seconds / max(1, self.events) * 1000, 4),
+            "server_cpu_cores": round(self.cpu_seconds / self.seconds, 2),
+            "client_cpu_cores": round(self.client_cpu_seconds / self.seconds, 2),
+        }
+
+
+# ---- request bodies (built as text: the clients share the 2 cores with the servers)
+
+
+def our_body(client: int, seq: int, size: int) -> bytes:
+    parts = []
+    for j in range(size):
+        n = seq * size + j
+        parts.append(
+            f'{{"type":"claims","labels":{{"type":"{TYPES[n % len(TYPES)]}","status":"{STATUSES[n % 3]}"}},'
+            f'"id":"s{size}c{client}-{seq}-{j}"}}'
+        )
+    return ("[" + ",".join(parts) + "]").encode()
+
+
+def pushgateway_body(seq: int, size: int) -> bytes:
+    lines = ["# TYPE bench_claims_total counter"]
+    lines += [f'bench_claims_total{{type="{TYPES[j % len(TYPES)]}",n="{j}"}} {seq}' for j in range(size)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+# ---- load
+
+
+async def drive(
+    phase: Phase, send: Callable[[aiohttp.ClientSession, int, int], object], pid: int, warmup: float
+) -> None:
+    """CLIENTS concurrent senders for warmup + phase.seconds; only the measured part is recorded."""
+    proc, me = psutil.Process(pid), psutil.Process()
+    connector = aiohttp.TCPConnector(limit=CLIENTS)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        loop = asyncio.get_running_loop()
+        measure_from = loop.time() + warmup
+        end = measure_from + phase.seconds
+        cpu_start: list[float] = []
+
+        async def client(n: int) -> None:
+            seq = 0
+            while (now := loop.time()) < end:
+                if now >= measure_from and not cpu_start:
+                    t, c = proc.cpu_times(), me.cpu_times()
+                    cpu_start.extend((t.user + t.system, c.user + c.system))
+                started = time.perf_counter()
+                ok, events = await send(session, n, seq)  # type: ignore[misc]
+                took = time.perf_counter() - started
+                seq += 1
+                if now >= measure_from:
+                    phase.latencies.append(took)
+                    phase.requests += 1
+                    phase.events += events
+                    phase.errors += 0 if ok else 1
+
+        await asyncio.gather(*(client(n) for n in range(CLIENTS)))
+        t, c = proc.cpu_times(), me.cpu_times()
+        if cpu_start:
+            phase.cpu_seconds = t.user + t.system - cpu_start[0]
+            phase.client_cpu_seconds = c.user + c.system - cpu_start[1]
+
+
+class Ours:
+    def __init__(self, url: str, size: int) -> None:
+        self.url = f"{url}/api/v1/events"
+        self.size = size
+        self.headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        self.acknowledged = 0  # every accepted event, warmup included: /metrics must show exactly these
+
+    async def __call__(self, session: aiohttp.ClientSession, client: int, seq: int) -> tuple[bool, int]:
+        body = our_body(client, seq, self.size)  # ids unique across clients and phases
+        async with session.post(self.url, data=body, headers=self.headers) as r:
+            answer = await r.read()
+            if r.status != 200:
+                return False, 0
+        accepted = json.loads(answer)["accepted"]
+        self.acknowledged += accepted
+        return accepted == self.size, accepted
+
+
+class Pushgateway:
+    def __init__(self, url: str, size: int) -> None:
+        self.url = url
+        self.size = size
+
+    async def __call__(self, session: aiohttp.ClientSession, client: int, seq: int) -> tuple[bool, int]:
+        url = f"{self.url}/metrics/job/bench/instance/c{client}-{self.size}"
+        async with session.put(url, data=pushgateway_body(seq, self.size)) as r:
+            await r.read()
+            return r.status in (200, 202), self.size if r.status in (200, 202) else 0
+
+
+# ---- processes
+
+
+def start_ours(run: Path) -> tuple[ManagedProcess, str]:
+    config = yaml.safe_load((REPO / "config.yml").read_text())
+    (run / "token").write_text(TOKEN + "\n")
+    business = config["business"]
+    business.pop("auth_token", None)
+    business["auth_token_file"] = str(run / "token")
+    business["store"] = {"path": str(run / "business.sqlite"), "synchronous": "full"}
+    cfg = run / "config.yml"
+    cfg.write_text(yaml.safe_dump(config))
+    port = free_port()
+    proc = ManagedProcess(
+        "business",
+        [
+            sys.executable,
+            "-m",
+            "exporters.cli",
+            "business",
+            "--config.file",
+            str(cfg),
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+            "--log.level",
+            "warn",
+        ],
+        run / "business.log",
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_http(f"{url}/-/ready")
+    return proc, url
+
+
+def start_pushgateway(run: Path) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    proc = ManagedProcess(
+        "pushgateway",
+        [
+            find_tool("prometheus-pushgateway"),
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--persistence.file={run / 'pushgateway.db'}",
+            "--log.level=warn",
+        ],
+        run / "pushgateway.log",
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_http(f"{url}/-/ready")
+    return proc, url
+
+
+def counted(url: str) -> tuple[float, float, float]:
+    """(sum of business_claims_total, business_events_accepted_total, business_events_duplicate_total)."""
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    claims = accepted = duplicates = 0.0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "business_claims_total":
+                claims += s.value
+            elif s.name == "business_events_accepted_total":
+                accepted = s.value
+            elif s.name == "business_events_duplicate_total":
+                duplicates = s.value
+    return claims, accepted, duplicates
+
+
+async def run_phases(
+    ours_url: str, ours_pid: int, pgw_url: str, pgw_pid: int, args: argparse.Namespace
+) -> tuple[list[Phase], list[Ours]]:
+    phases: list[Phase] = []
+    senders: list[Ours] = []
+    for kind, size, seconds in (("batch", BATCH, args.batch_seconds), ("single", 1, args.single_seconds)):
+        ours = Ours(ours_url, size)
+        senders.append(ours)
+        for target, send, pid in (("ours", ours, ours_pid), ("pushgateway", Pushgateway(pgw_url, size), pgw_pid)):
+            phase = Phase(f"{kind}{size}", target, seconds)
+            await drive(phase, send, pid, args.warmup)
+            phases.append(phase)
+            print(json.dumps(phase.summary()), flush=True)
+    return phases, senders
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-seconds", type=float, default=20.0)
+    parser.add_argument("--single-seconds", type=float, default=12.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--out", default="business")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-business-") as tmp:
+        run = Path(tmp)
+        started: list[ManagedProcess] = []
+        try:
+            ours, ours_url = start_ours(run)
+            started.append(ours)
+            pgw, pgw_url = start_pushgateway(run)
+            started.append(pgw)
+            phases, senders = asyncio.run(run_phases(ours_url, ours.pid, pgw_url, pgw.pid, args))
+            acknowledged = sum(s.acknowledged for s in senders)
+            claims, accepted, duplicates = counted(ours_url)
+        finally:
+            for p in reversed(started):
+                p.stop()
+
+    rows = [p.summary() for p in phases]
+    by = {(r["phase"], r["target"]): r for r in rows}
+    ratios = {}
+    for kind in ("batch100", "single1"):
+        o, g = by[(kind, "ours")], by[(kind, "pushgateway")]
+        ratios[f"{kind}_requests_per_s_ratio"] = round(float(o["requests_per_s"]) / float(g["requests_per_s"]), 3)
+        ratios[f"{kind}_p99_ratio"] = round(float(o["p99_ms"]) / max(0.01, float(g["p99_ms"])), 3)
+    batch = by[("batch100", "ours")]
+    checks = {
+        "acknowledged_events": acknowledged,
+        "metrics_claims_total_sum": claims,
+        "metrics_events_accepted_total": accepted,
+        "metrics_events_duplicate_total": duplicates,
+        "counts_exact": claims == accepted == acknowledged and duplicates == 0,
+        "target_events_per_s_50000": float(batch["events_per_s"]) >= 50_000,
+        "target_p99_under_50ms": float(batch["p99_ms"]) < 50,
+    }
+    header = f"{'phase':<10}{'target':<13}{'req/s':>9}{'events/s':>11}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
+    print(header + f"{'errors':>7}{'CPU s/1k ev':>12}{'srv cores':>10}{'cli cores':>10}")
+    for r in rows:
+        print(
+            f"{r['phase']:<10}{r['target']:<13}{r['requests_per_s']:>9}{r['events_per_s']:>11}{r['p50_ms']:>8}"
+            f"{r['p99_ms']:>8}{r['max_ms']:>8}{r['errors']:>7}{r['server_cpu_s_per_1k_events']:>12}"
+            f"{r['server_cpu_cores']:>10}{r['client_cpu_cores']:>10}"
+        )
+    for key, value in {**ratios, **checks}.items():
+        print(f"{key}: {value}")
+    notes = [
+        "pushgateway replaces a group per push (no counting, ids or caps) and persists every 5m, "
+        "so a crash can lose acknowledged pushes; ours fsyncs every group commit before the 2xx.",
+        f"{CLIENTS} clients on keep-alive connections, one process of asyncio clients on the same 2 cores.",
+    ]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.out}.json").write_text(
+        json.dumps({"rows": rows, "ratios": ratios, "checks": checks, "notes": notes}, indent=2)
+    )
+    return 0 if checks["counts_exact"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
