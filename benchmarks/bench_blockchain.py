@@ -1,7 +1,7 @@
 """Blockchain exporter against local anvil nodes, with the issue's targets, beside a Python peer when available.
 
 Every block the bench mines carries 10 transactions: 7 plain transfers and 3 `submitClaim` calls to an
-AlisRegistry contract (tests/contracts), sent with explicit nonces from anvil's unlocked dev accounts
+AlisRegistry contract (exporters/demo/contracts), sent with explicit nonces from anvil's unlocked dev accounts
 into a node started with `--no-mining`, then mined with `evm_mine`. Measured:
 
 1. RPC round trips per new block: deltas of the exporter's own `blockchain_rpc_request_duration_seconds`

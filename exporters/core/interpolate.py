@@ -50,7 +50,12 @@ def interpolate(tree: Any, env: Mapping[str, str] | None = None) -> tuple[Any, l
         if isinstance(node, list):
             return [walk(v, (*path, i)) for i, v in enumerate(node)]
         if isinstance(node, str) and "$" in node:
-            return sub(node, path)
+            value = sub(node, path)
+            # A value that is only `${VAR:-}` and comes out empty means "not set" (None), so a config can
+            # offer both `token: ${T:-}` and `token_file: ${T_FILE:-}` and let the environment pick one.
+            if value == "" and _VAR.fullmatch(node):
+                return None
+            return value
         return node
 
     return walk(tree, ()), problems

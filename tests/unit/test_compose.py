@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from exporters.core.config import load_config, load_yaml, parse_config
+from exporters.core.interpolate import interpolate as interpolate_config
 from tests.conftest import REPO, tool
 
 COMPOSE_DIR = REPO / "compose"
@@ -27,7 +28,7 @@ ENV_EXAMPLE = COMPOSE_DIR / ".env.example"
 DOCKERFILE = COMPOSE_DIR / "Dockerfile"
 DEMO_CONFIG = COMPOSE_DIR / "demo/config.yml"
 # Where the test contract's compiled artefact lives in this checkout (it may move into the package).
-ABI_CANDIDATES = [REPO / "exporters/demo/contracts/AlisRegistry.json", REPO / "tests/contracts/AlisRegistry.json"]
+ABI_CANDIDATES = [REPO / "exporters/demo/contracts/AlisRegistry.json"]
 
 EXPORTERS = {"system-exporter": 9810, "blockchain-exporter": 9811, "business-exporter": 9812}
 # The one service whose port is meant for other machines.
@@ -335,19 +336,19 @@ def test_alertmanager_secret_files_are_mounted() -> None:
     assert wanted <= set(services()["alertmanager"]["secrets"])
 
 
-def test_ingest_token_reaches_the_business_exporter_from_a_secret() -> None:
+def test_ingest_token_reaches_the_business_exporter_from_a_secret(tmp_path: Path) -> None:
     business = services()["business-exporter"]
     assert "ingest_token" in business["secrets"]
+    assert business["environment"]["ALISMON_INGEST_TOKEN_FILE"] == "/run/secrets/ingest_token"
+    token = tmp_path / "ingest_token"
+    token.write_text("from-the-secret\n")
     for config in (REPO / "config.yml", DEMO_CONFIG):
         section = load_yaml(config)["business"]
-        if section.get("auth_token_file"):
-            assert section["auth_token_file"] == "/run/secrets/ingest_token", config
-        else:
-            # config.yml reads it from ${ALISMON_INGEST_TOKEN}: the entrypoint fills it from the secret file.
-            assert section["auth_token"] == "${ALISMON_INGEST_TOKEN:-}", config
-            script = " ".join(business["entrypoint"])
-            assert "ALISMON_INGEST_TOKEN=" in script and "/run/secrets/ingest_token" in script
-            assert 'exec alismon "$$@"' in script
+        assert section["auth_token_file"] == "${ALISMON_INGEST_TOKEN_FILE:-}", config
+        # As the business container sees it: the file variable set, the inline one not.
+        tree, problems = interpolate_config(load_yaml(config), env={"ALISMON_INGEST_TOKEN_FILE": str(token)})
+        tree["blockchain"] = {"networks": []}  # the demo's ABI path exists only in the image
+        assert problems == [] and parse_config(tree).business.token() == "from-the-secret"
     assert "/run/secrets/ingest_token" in services()["demo-traffic"]["command"]
     assert "ingest_token" in services()["demo-traffic"]["secrets"]
 
@@ -508,6 +509,7 @@ def test_demo_config_is_config_yml_with_only_the_chain_changed() -> None:
 def test_config_yml_loads_with_the_compose_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in services()["business-exporter"]["environment"].items():
         monkeypatch.setenv(key, interpolate(str(value)))
+    monkeypatch.delenv("ALISMON_INGEST_TOKEN_FILE")  # the secret exists only in the container (tested above)
     config = parse_config(load_yaml(REPO / "config.yml"))
     assert str(config.business.store.path) == "/var/lib/alismon/business.sqlite"
     assert config.blockchain.networks[0].endpoints[0].url == "http://anvil:8545"

@@ -44,6 +44,17 @@ def test_interpolation_with_defaults_and_escape() -> None:
     assert tree == {"a": "value", "b": ["fallback", "${X}"], "c": "pre-value-post", "d": 5}
 
 
+def test_a_value_that_is_only_an_empty_variable_is_unset(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    tree, errs = interpolate({"a": "${A:-}", "b": "x${A:-}", "c": "${B:-}"}, env={"B": ""})
+    assert (tree, errs) == ({"a": None, "b": "x", "c": None}, [])
+    # So a config can offer the token both ways and let the environment choose one.
+    section = {"auth_token": "${TOKEN:-}", "auth_token_file": "${TOKEN_FILE:-}"}
+    tree, errs = interpolate({"business": section}, env={"TOKEN_FILE": str(token)})
+    assert errs == [] and parse_config(tree).business.token() == "s3cret"
+
+
 def test_unset_variable_names_key_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ALISMON_TEST_UNSET", raising=False)
     assert problems({"exporters": {"system": {"listen_address": "${ALISMON_TEST_UNSET}"}}}) == [
