@@ -9,6 +9,7 @@ hundred or thousand targets cost one port and one thread pool.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +34,11 @@ class _Server(ThreadingHTTPServer):
         self.targets = targets
         self.scrapes = [0] * targets
         self.lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A scraper hanging up mid-answer (Prometheus stopping, a scrape timeout) is not a fault here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -260,6 +260,11 @@ class BlockchainTransactionsFailingAlert(Alert):
     min_rate: float = Field(default=0.001, ge=0)
 
 
+class PrometheusShardDownAlert(Alert):
+    for_: Duration = Field(default=120.0, alias="for")
+    severity: Severity = "critical"
+
+
 class Alerts(Strict):
     ExporterDown: ExporterDownAlert = ExporterDownAlert()
     ExporterAbsent: ExporterAbsentAlert = ExporterAbsentAlert()
@@ -270,6 +275,7 @@ class Alerts(Strict):
     AlertmanagerNotificationsFailing: AlertmanagerNotificationsFailingAlert = AlertmanagerNotificationsFailingAlert()
     PrometheusConfigReloadFailed: ConfigReloadFailedAlert = ConfigReloadFailedAlert()
     AlertmanagerConfigReloadFailed: ConfigReloadFailedAlert = ConfigReloadFailedAlert()
+    PrometheusShardDown: PrometheusShardDownAlert = PrometheusShardDownAlert()
     SystemOverload: SystemOverloadAlert = SystemOverloadAlert()
     FilesystemSpaceFillingUp: FilesystemSpaceFillingUpAlert = FilesystemSpaceFillingUpAlert()
     FilesystemAlmostFull: FilesystemAlmostFullAlert = FilesystemAlmostFullAlert()
@@ -301,6 +307,8 @@ class Jobs(Strict):
     business: str = Field(default="alismon-business", pattern=r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")
     prometheus: str = Field(default="prometheus", pattern=r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")
     alertmanager: str = Field(default="alertmanager", pattern=r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")
+    # The shard Prometheus servers, as the central Prometheus of a scaled-out setup scrapes them.
+    prometheus_shards: str = Field(default="prometheus-shards", pattern=r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")
 
 
 class SlackChannel(Strict):

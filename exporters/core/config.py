@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -265,6 +265,62 @@ class PrometheusTargets(Strict):
     alertmanager: list[str] = ["alertmanager:9093"]
 
 
+_LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+
+
+def _check_labels(labels: dict[str, str]) -> dict[str, str]:
+    bad = sorted(k for k in labels if not re.match(_LABEL_NAME, k) or k.startswith("__"))
+    if bad:
+        raise ValueError(f"not usable as Prometheus label names: {', '.join(bad)}")
+    reserved = sorted({"job", "instance", "shard", "replica"} & set(labels))
+    if reserved:
+        raise ValueError(f"labels set by Prometheus or the sharding: {', '.join(reserved)}")
+    return labels
+
+
+class RemoteWriteQueue(Strict):
+    """Prometheus's queue_config, tuned for a shard sending ~100k samples/s over a LAN or WAN link."""
+
+    capacity: int = Field(default=10_000, ge=1)
+    max_shards: int = Field(default=50, ge=1)
+    min_shards: int = Field(default=1, ge=1)
+    max_samples_per_send: int = Field(default=2_000, ge=1)
+    batch_send_deadline: Duration = 5.0
+    min_backoff: Duration = 0.03
+    max_backoff: Duration = 5.0
+
+
+class RemoteWrite(Strict):
+    name: str = Field(pattern=_NAME)
+    url: str = Field(pattern=r"^https?://")
+    bearer_token_file: Path | None = None
+    # Extra headers, e.g. X-Scope-OrgID for Mimir tenants or THANOS-TENANT for Thanos Receive.
+    headers: dict[str, str] = {}
+    queue_config: RemoteWriteQueue = RemoteWriteQueue()
+
+
+class ScaleOut(Strict):
+    """Hashmod-sharded Prometheus servers remote-writing to a store; rendered when shards > 1."""
+
+    shards: int = Field(default=1, ge=1, le=64)
+    replicas: int = Field(default=1, ge=1, le=3)
+    remote_write: list[RemoteWrite] = []
+    # host:port of every shard as the central Prometheus scrapes them (shard i, replica r in order).
+    shard_targets: list[str] = []
+    # The central Prometheus that evaluates the rules over everything (remote-write receiver).
+    central_retention: Duration = 15 * 86400.0
+
+    @model_validator(mode="after")
+    def _complete(self) -> ScaleOut:
+        if self.shards > 1 or self.replicas > 1:
+            if not self.remote_write:
+                raise ValueError("remote_write needs at least one store when shards or replicas > 1")
+            want = self.shards * self.replicas
+            if self.shard_targets and len(self.shard_targets) != want:
+                raise ValueError(f"shard_targets lists {len(self.shard_targets)} addresses for {want} shard replicas")
+        return self
+
+
 class PrometheusConfig(Strict):
     listen_address: ListenAddress = "127.0.0.1:9090"
     scrape_interval: Duration = 15.0
@@ -275,6 +331,7 @@ class PrometheusConfig(Strict):
     external_labels: dict[str, str] = {"monitor": "alischain"}
     targets: PrometheusTargets = PrometheusTargets()
     limits: ScrapeLimits = ScrapeLimits()
+    scale_out: ScaleOut = ScaleOut()
 
     @model_validator(mode="after")
     def _timeout_within_interval(self) -> PrometheusConfig:
@@ -288,6 +345,43 @@ class PrometheusConfig(Strict):
 
 
 # ---------------------------------------------------------------- top level
+
+
+ExporterKind = Literal["system", "blockchain", "business"]
+
+
+class InventoryHost(Strict):
+    name: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+    address: str = Field(pattern=r"^[a-zA-Z0-9_.:\[\]-]+$")  # host name or IP; the port comes from `ports`
+    exporters: list[ExporterKind] = ["system"]
+    labels: dict[str, str] = {}
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_labels(v)
+
+
+class Inventory(Strict):
+    """Hosts Prometheus scrapes, rendered into file-SD target files: adding a node is one line here."""
+
+    labels: dict[str, str] = {}  # on every host, e.g. {region: eu-west}
+    ports: dict[ExporterKind, int] = {"system": 9810, "blockchain": 9811, "business": 9812}
+    hosts: list[InventoryHost] = []
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_labels(v)
+
+    @field_validator("hosts")
+    @classmethod
+    def _unique(cls, v: list[InventoryHost]) -> list[InventoryHost]:
+        names = [h.name for h in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"host names must be unique, repeated: {', '.join(dupes)}")
+        return v
 
 
 class StackConfig(Strict):
@@ -307,6 +401,7 @@ class Config(Strict):
     alerting: AlertingConfig = AlertingConfig()
     business: BusinessConfig = BusinessConfig()
     stack: StackConfig = StackConfig()
+    inventory: Inventory = Inventory()
 
 
 def _message(err: Any) -> str:

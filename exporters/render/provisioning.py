@@ -21,38 +21,134 @@ MESSAGE_TEMPLATES = ("slack.tmpl", "email.tmpl")
 TEMPLATE_SOURCE = Path("provisioning/templates")
 
 
-def prometheus_config(config: Config) -> dict[str, Any]:
-    prom, jobs = config.prometheus, config.alerting.jobs
-    limits = prom.limits.model_dump()
-    scrape_configs = []
-    for key in ("system", "blockchain", "business", "prometheus", "alertmanager"):
-        job: dict[str, Any] = {
-            "job_name": getattr(jobs, key),
-            "file_sd_configs": [{"files": [f"targets/{key}.yml"], "refresh_interval": "1m"}],
-        }
-        job.update(limits)
-        scrape_configs.append(job)
+EXPORTER_JOBS = ("system", "blockchain", "business")
+SCALE_OUT_DIR = f"{PROMETHEUS_DIR}/scale-out"
+
+
+def _job(config: Config, key: str, targets_dir: str = "targets") -> dict[str, Any]:
+    job: dict[str, Any] = {
+        "job_name": getattr(config.alerting.jobs, key),
+        "file_sd_configs": [{"files": [f"{targets_dir}/{key}.yml"], "refresh_interval": "1m"}],
+    }
+    job.update(config.prometheus.limits.model_dump())
+    return job
+
+
+def _global(config: Config, **labels: str) -> dict[str, Any]:
+    prom = config.prometheus
     return {
-        "global": {
-            "scrape_interval": format_duration(prom.scrape_interval),
-            "scrape_timeout": format_duration(prom.effective_scrape_timeout),
-            "evaluation_interval": format_duration(prom.evaluation_interval),
-            "external_labels": dict(prom.external_labels),
-        },
+        "scrape_interval": format_duration(prom.scrape_interval),
+        "scrape_timeout": format_duration(prom.effective_scrape_timeout),
+        "evaluation_interval": format_duration(prom.evaluation_interval),
+        "external_labels": {**prom.external_labels, **labels},
+    }
+
+
+def _alerting(targets_dir: str = "targets") -> dict[str, Any]:
+    files = [f"{targets_dir}/alertmanager.yml"]
+    return {"alertmanagers": [{"file_sd_configs": [{"files": files}], "api_version": "v2"}]}
+
+
+def prometheus_config(config: Config) -> dict[str, Any]:
+    return {
+        "global": _global(config),
         "rule_files": ["../../rules/recording.yml", "../../rules/alerts.yml"],
-        "alerting": {
-            "alertmanagers": [{"file_sd_configs": [{"files": ["targets/alertmanager.yml"]}], "api_version": "v2"}]
-        },
-        "scrape_configs": scrape_configs,
+        "alerting": _alerting(),
+        "scrape_configs": [_job(config, key) for key in (*EXPORTER_JOBS, "prometheus", "alertmanager")],
     }
 
 
 def target_files(config: Config) -> dict[str, str]:
-    targets = config.prometheus.targets
+    """Static `prometheus.targets` plus one group per inventory host, with the host's labels."""
+    targets, inventory = config.prometheus.targets, config.inventory
+    out = {}
+    for key in type(targets).model_fields:
+        groups: list[dict[str, Any]] = []
+        if getattr(targets, key):
+            groups.append({"targets": list(getattr(targets, key))})
+        for host in inventory.hosts:
+            if key in host.exporters:
+                address = f"{host.address}:{inventory.ports[key]}"  # type: ignore[index]
+                labels = {"host": host.name, **inventory.labels, **host.labels}
+                groups.append({"targets": [address], "labels": labels})
+        out[f"{PROMETHEUS_DIR}/targets/{key}.yml"] = HEADER + dump_yaml(groups)
+    return out
+
+
+# ---------------------------------------------------------------- scale-out
+
+
+def _hashmod(shards: int, shard: int) -> list[dict[str, Any]]:
+    """Keep this shard's share of a job's targets. The path is hashed too: one address may serve many targets."""
+    return [
+        {
+            "source_labels": ["__address__", "__metrics_path__"],
+            "modulus": shards,
+            "target_label": "__tmp_hashmod",
+            "action": "hashmod",
+        },
+        {"source_labels": ["__tmp_hashmod"], "regex": str(shard), "action": "keep"},
+    ]
+
+
+def _remote_write(config: Config) -> list[dict[str, Any]]:
+    out = []
+    for rw in config.prometheus.scale_out.remote_write:
+        queue = rw.queue_config.model_dump()
+        for key in ("batch_send_deadline", "min_backoff", "max_backoff"):
+            queue[key] = format_duration(queue[key])
+        entry: dict[str, Any] = {"name": rw.name, "url": rw.url, "queue_config": queue}
+        if rw.headers:
+            entry["headers"] = dict(rw.headers)
+        if rw.bearer_token_file:
+            entry["authorization"] = {"credentials_file": str(rw.bearer_token_file)}
+        out.append(entry)
+    return out
+
+
+def shard_config(config: Config, shard: int, replica: int, agent: bool) -> dict[str, Any]:
+    """One shard replica: its hashmod share of every exporter job, remote-written to the store.
+
+    Server mode keeps a local TSDB (queryable, a buffer while the store is down) but evaluates no
+    rules: a shard sees only part of the fleet. Agent mode keeps only the WAL (`--enable-feature=agent`).
+    """
+    scrape_configs = []
+    for key in EXPORTER_JOBS:
+        job = _job(config, key, "../targets")
+        job["relabel_configs"] = _hashmod(config.prometheus.scale_out.shards, shard)
+        scrape_configs.append(job)
+    glob = _global(config, shard=str(shard), replica=str(replica))
+    if agent:
+        glob.pop("evaluation_interval")
+    return {"global": glob, "scrape_configs": scrape_configs, "remote_write": _remote_write(config)}
+
+
+def central_config(config: Config) -> dict[str, Any]:
+    """The central Prometheus of the local proof: receives every shard's remote writes and evaluates all rules."""
+    shards = _job(config, "prometheus_shards")
+    shards["file_sd_configs"] = [{"files": ["targets/shards.yml"], "refresh_interval": "1m"}]
     return {
-        f"{PROMETHEUS_DIR}/targets/{key}.yml": HEADER + dump_yaml([{"targets": list(getattr(targets, key))}])
-        for key in type(targets).model_fields
+        "global": _global(config),
+        "rule_files": ["../../../rules/recording.yml", "../../../rules/alerts.yml"],
+        "alerting": _alerting("../targets"),
+        "scrape_configs": [shards, _job(config, "alertmanager", "../targets")],
     }
+
+
+def scale_out_files(config: Config) -> dict[str, str]:
+    scale = config.prometheus.scale_out
+    if scale.shards == 1 and scale.replicas == 1:
+        return {}
+    out = {
+        f"{SCALE_OUT_DIR}/central.yml": HEADER + dump_yaml(central_config(config)),
+        f"{SCALE_OUT_DIR}/targets/shards.yml": HEADER + dump_yaml([{"targets": list(scale.shard_targets)}]),
+    }
+    for shard in range(scale.shards):
+        for replica in range(scale.replicas):
+            for agent, prefix in ((False, "shard"), (True, "agent")):
+                data = shard_config(config, shard, replica, agent)
+                out[f"{SCALE_OUT_DIR}/{prefix}-{shard}-{replica}.yml"] = HEADER + dump_yaml(data)
+    return out
 
 
 def _receiver_name(kind: str) -> str:
@@ -204,6 +300,7 @@ def render_provisioning(config: Config, root: Path) -> dict[str, str]:
         f"{PROMETHEUS_DIR}/prometheus.yml": HEADER + dump_yaml(prometheus_config(config)),
         f"{ALERTMANAGER_DIR}/alertmanager.yml": HEADER + dump_yaml(alertmanager_config(config.alerting)),
         **target_files(config),
+        **scale_out_files(config),
         **grafana_files(),
     }
     for name in MESSAGE_TEMPLATES:
