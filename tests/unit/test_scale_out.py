@@ -91,7 +91,10 @@ def test_scale_out_needs_a_store_and_matching_shard_targets() -> None:
 
 
 def test_single_prometheus_renders_no_scale_out_files() -> None:
-    assert not [p for p in render({}) if "scale-out" in p]
+    single = render({"prometheus": {"scale_out": {"shards": 1}}})
+    assert not [p for p in single if "scale-out" in p]
+    # The shipped config renders the compose `scale` profile's two shards.
+    assert "provisioning/prometheus/scale-out/agent-1-0.yml" in render({})
 
 
 def test_every_shard_keeps_its_own_hashmod_share_and_writes_to_the_store(tmp_path: Path) -> None:
@@ -140,3 +143,19 @@ def test_promtool_accepts_every_rendered_variant(tmp_path: Path) -> None:
     bad.write_text(yaml.safe_dump({**agent, "rule_files": ["x.yml"]}))
     result = subprocess.run([tool("promtool"), "check", "config", "--agent", str(bad)], capture_output=True, text=True)
     assert result.returncode != 0
+
+
+@pytest.mark.parametrize("store", ["mimir", "thanos-receive", "victoriametrics"])
+def test_store_snippets_render_configs_promtool_accepts(store: str, tmp_path: Path) -> None:
+    snippet = yaml.safe_load((REPO / f"docs/scaling/{store}.yml").read_text())
+    scale = snippet["prometheus"]["scale_out"]
+    files = render({"prometheus": {"scale_out": scale}}, tmp_path)
+    agents = sorted(p for p in files if "/scale-out/agent-" in p)
+    assert len(agents) == scale["shards"] * scale["replicas"] == len(scale["shard_targets"])
+    for path in agents:
+        cfg = yaml.safe_load(files[path])
+        assert [rw["url"] for rw in cfg["remote_write"]] == [rw["url"] for rw in scale["remote_write"]]
+        result = subprocess.run(
+            [tool("promtool"), "check", "config", "--agent", str(tmp_path / path)], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
