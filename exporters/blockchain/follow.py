@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from exporters.blockchain.abi import ContractABI
 from exporters.blockchain.parse import Block, bloom_may_contain, parse_block, to_hash, to_int
-from exporters.blockchain.rpc import Call, RpcClient
+from exporters.blockchain.rpc import METHOD_NOT_FOUND, Call, RpcClient, RpcError
 from exporters.blockchain.state import GAS_BUCKETS, ChainState, Histogram, Store
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,11 @@ RING_SIZE = 256
 # Blocks per batched request while catching up: big enough for speed, small enough for any provider's limits.
 CATCHUP_BATCH = 100
 ANCESTOR_BATCH = 32
+
+
+# Per block hash: (contract alias, operation, receipt) of each call to a watched contract.
+Activity = dict[str, list[tuple[str, str, dict]]]
+Event = tuple[str, str]  # contract alias, event name
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class Follower:
         self.followed: int | None = None
         self.genesis: str | None = None
         self.lock = asyncio.Lock()
+        # eth_getBlockReceipts (geth >= 1.13, erigon, reth, anvil); off for good after a -32601.
+        self.block_receipts = True
         with store.lock:
             for c in contracts:
                 for op in sorted(c.abi.operations):
@@ -104,7 +111,9 @@ class Follower:
                 self.chain.blocks_skipped += skipped
         numbers = list(range(first, head.number))
         for chunk in _chunks(numbers, CATCHUP_BATCH):
-            blocks = await self._fetch(client, chunk)
+            # Catching up, transactions come from the blocks' receipts (much cheaper for a node to serve
+            # than full blocks); only the calls to watched contracts are then read for their calldata.
+            blocks = await self._fetch(client, chunk, full=self.needs_full_blocks and not self.block_receipts)
             if not await self._process(client, blocks):
                 break
         else:
@@ -115,8 +124,7 @@ class Follower:
         if not after_reorg:
             await self._reorg(client, head)
 
-    async def _fetch(self, client: RpcClient, numbers: Sequence[int]) -> list[Block]:
-        full = self.needs_full_blocks
+    async def _fetch(self, client: RpcClient, numbers: Sequence[int], full: bool) -> list[Block]:
         replies = await client.batch([Call("eth_getBlockByNumber", (hex(n), full)) for n in numbers])
         blocks = []
         for n, reply in zip(numbers, replies, strict=True):
@@ -138,27 +146,43 @@ class Follower:
                 break
             linked.append(block)
         if linked:
-            receipts, logs = await self._contract_activity(client, linked)
+            calls, logs = await self._contract_activity(client, linked)
             with self.store.lock:
                 for block in linked:
-                    self._record(block, receipts)
+                    self._record(block, calls.get(block.hash, []))
                 for key in logs:
                     self.chain.events[key] = self.chain.events.get(key, 0) + 1
         return len(linked) == len(blocks)
 
-    async def _contract_activity(
-        self, client: RpcClient, blocks: Sequence[Block]
-    ) -> tuple[dict[str, tuple[str, str, dict]], list[tuple[str, str]]]:
-        """Receipts of calls to watched contracts, and their events; one batched round trip for many blocks."""
+    async def _contract_activity(self, client: RpcClient, blocks: Sequence[Block]) -> tuple[Activity, list[Event]]:
+        """Calls to watched contracts (per block hash) and their contracts' events."""
         if not self.contracts:
             return {}, []
+        if all(b.txs is not None for b in blocks):
+            return await self._activity_from_transactions(client, blocks)
+        try:
+            return await self._activity_from_block_receipts(client, blocks)
+        except RpcError as exc:
+            if exc.code != METHOD_NOT_FOUND:
+                raise
+            log.info("eth_getBlockReceipts not supported, reading full blocks", extra={"chain": self.chain.name})
+            self.block_receipts = False
+            # By hash: the very blocks being processed, even if the chain moved on meanwhile.
+            replies = await client.batch([Call("eth_getBlockByHash", (b.hash, True)) for b in blocks])
+            full = [parse_block(r.value()) for r in replies]
+            return await self._activity_from_transactions(client, full)
+
+    async def _activity_from_transactions(
+        self, client: RpcClient, blocks: Sequence[Block]
+    ) -> tuple[Activity, list[Event]]:
+        """From full blocks: receipts of the calls to watched contracts, and logs of blocks whose bloom may match."""
         calls: list[Call] = []
-        watched: list[tuple[str, str, str]] = []  # tx hash, contract alias, operation
+        watched: list[tuple[str, str, str, str]] = []  # block hash, tx hash, contract alias, operation
         for block in blocks:
             for tx in block.txs or ():
                 contract = self.contracts.get(tx.to) if tx.to else None
                 if contract is not None:
-                    watched.append((tx.hash, contract.alias, contract.abi.operation(tx.input)))
+                    watched.append((block.hash, tx.hash, contract.alias, contract.abi.operation(tx.input)))
                     calls.append(Call("eth_getTransactionReceipt", (tx.hash,)))
         log_blocks = [
             b
@@ -168,20 +192,49 @@ class Follower:
         for b in log_blocks:
             calls.append(Call("eth_getLogs", ({"blockHash": b.hash, "address": list(self.contracts)},)))
         replies = await client.batch(calls)
-        receipts: dict[str, tuple[str, str, dict]] = {}
-        for (tx_hash, alias, op), reply in zip(watched, replies, strict=False):
+        activity: Activity = {}
+        for (block_hash, tx_hash, alias, op), reply in zip(watched, replies, strict=False):
             receipt = reply.value()
             if not isinstance(receipt, dict):
                 raise ValueError(f"no receipt for {tx_hash}")
-            receipts[tx_hash] = (alias, op, receipt)
-        events: list[tuple[str, str]] = []
+            activity.setdefault(block_hash, []).append((alias, op, receipt))
+        events: list[Event] = []
         for reply in replies[len(watched) :]:
             entries = reply.value()
             if not isinstance(entries, list):
                 raise ValueError("eth_getLogs answered no list")
             for entry in entries:
                 events.extend(self._event(entry))
-        return receipts, events
+        return activity, events
+
+    async def _activity_from_block_receipts(
+        self, client: RpcClient, blocks: Sequence[Block]
+    ) -> tuple[Activity, list[Event]]:
+        """From every block's receipts (one batch), then the calldata of the watched calls only (one more)."""
+        replies = await client.batch([Call("eth_getBlockReceipts", (b.hash,)) for b in blocks])
+        watched: list[tuple[str, str, WatchedContract, dict]] = []  # block hash, tx hash, contract, receipt
+        events: list[Event] = []
+        for block, reply in zip(blocks, replies, strict=True):
+            receipts = reply.value()
+            if not isinstance(receipts, list):
+                raise ValueError(f"eth_getBlockReceipts answered no list for block {block.number}")
+            for receipt in receipts:
+                if not isinstance(receipt, dict):
+                    raise ValueError(f"malformed receipt in block {block.number}")
+                contract = self.contracts.get(str(receipt.get("to") or "").lower())
+                if contract is not None:
+                    watched.append((block.hash, to_hash(receipt.get("transactionHash")), contract, receipt))
+                for entry in receipt.get("logs") or ():
+                    events.extend(self._event(entry))
+        txs = await client.batch([Call("eth_getTransactionByHash", (tx_hash,)) for _, tx_hash, _, _ in watched])
+        activity: Activity = {}
+        for (block_hash, tx_hash, contract, receipt), reply in zip(watched, txs, strict=True):
+            tx = reply.value()
+            if not isinstance(tx, dict):
+                raise ValueError(f"no transaction {tx_hash}")
+            op = contract.abi.operation(str(tx.get("input") or tx.get("data") or "0x"))
+            activity.setdefault(block_hash, []).append((contract.alias, op, receipt))
+        return activity, events
 
     def _event(self, entry: object) -> Iterator[tuple[str, str]]:
         if not isinstance(entry, dict) or entry.get("removed"):
@@ -194,7 +247,7 @@ class Follower:
         if name is not None:
             yield contract.alias, name
 
-    def _record(self, block: Block, receipts: dict[str, tuple[str, str, dict]]) -> None:
+    def _record(self, block: Block, calls: list[tuple[str, str, dict]]) -> None:
         """Apply one block to the chain state (caller holds the store lock)."""
         chain = self.chain
         self.ring[block.number] = block.hash
@@ -206,11 +259,7 @@ class Follower:
         chain.block_gas_limit = block.gas_limit
         chain.block_transactions += block.tx_count
         chain.blocks_processed += 1
-        for tx in block.txs or ():
-            hit = receipts.get(tx.hash)
-            if hit is None:
-                continue
-            alias, op, receipt = hit
+        for alias, op, receipt in calls:
             key = (alias, op, _status(receipt.get("status")))
             chain.transactions[key] = chain.transactions.get(key, 0) + 1
             hist = chain.gas_used.get((alias, op))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
+import psutil
+
 from tests.conftest import Anvil
 from tests.contracts.build import compile_source, load_artefact
 from tests.integration.blockchain_support import (
@@ -115,3 +117,40 @@ def test_transfers_and_calls_counted_by_operation_and_status(
     )
     balance = get(scrape(base), "blockchain_account_balance_wei", chain="dev", account="other")
     assert balance == float(w3.eth.get_balance(OTHER))
+
+
+def test_calls_are_counted_exactly_when_catching_up_through_block_receipts(
+    start_anvil: Callable[..., Anvil], start_blockchain_exporter: Callable[..., str], procs: list
+) -> None:
+    anvil = start_anvil("--chain-id", "31337")  # mines on each transaction: one block per call
+    w3 = web3(anvil.url)
+    registry = deploy_registry(w3)
+    base = start_blockchain_exporter([network("dev", anvil.url, contracts=[registry_config(registry)])])
+    head = w3.eth.block_number
+    wait_scrape(base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == head, 15, "the head")
+    exporter = psutil.Process(procs[-1].pid)
+    # The exporter misses these blocks and catches up over them: blocks without transactions, then their
+    # receipts; so only the block-receipts path can count these calls.
+    exporter.suspend()
+    try:
+        sender = {"from": DEV_ACCOUNT}
+        hashes = [registry.functions.submitClaim(bytes([i]) * 32).transact(sender) for i in range(1, 6)]
+        hashes += [registry.functions.verifyClaim(0, True).transact({**sender, "gas": 200_000}) for _ in range(2)]
+        receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=20, poll_latency=0.1) for h in hashes]
+        anvil.rpc("anvil_mine", "0x5")  # and some empty blocks
+    finally:
+        exporter.resume()
+    last = w3.eth.block_number
+    assert last - head >= 12
+    text = wait_scrape(base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == last, 20, "catch-up")
+    labels = {"chain": "dev", "contract": "registry"}
+    assert [r["status"] for r in receipts] == [1] * 6 + [0]  # the second verifyClaim reverts: already verified
+    assert get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels) == 5
+    assert get(text, "blockchain_transactions_total", operation="verifyClaim", status="success", **labels) == 1
+    assert get(text, "blockchain_transactions_total", operation="verifyClaim", status="failed", **labels) == 1
+    assert get(text, "blockchain_gas_used_sum", operation="submitClaim", **labels) == sum(
+        r["gasUsed"] for r in receipts[:5]
+    )
+    assert get(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 5
+    assert get(text, "blockchain_contract_events_total", event="ClaimVerified", **labels) == 1
+    assert get(text, "blockchain_reorgs_total", chain="dev") == 0
