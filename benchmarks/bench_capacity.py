@@ -14,7 +14,9 @@
    Bytes per series are the least-squares slope over the sizes, not one point.
 3. Disk: a third Prometheus scrapes the three real exporters every second for the whole run (real, moving
    values; the fleet's payloads are static and would compress unrealistically well); a TSDB snapshot of its
-   head (admin API) is a compacted block whose chunks and index give bytes per sample and per series.
+   head (admin API) is a compacted block whose chunks and index give bytes per sample and per series; its
+   WAL over its samples gives WAL bytes per sample on moving values. It also evaluates rules/recording.yml,
+   which counts the series the recording rules add per target.
 
 Everything binds 127.0.0.1 on free ports and stops in `finally`. Runs in about 4 minutes on 2 cores;
 results in benchmarks/results/capacity.json (one run; the docs quote several).
@@ -403,6 +405,8 @@ def main() -> int:
                 f"WAL {point.wal_bytes_per_sample:.2f} B/sample, up {point.scrape_ok_ratio:.3f}, {point.seconds:.0f}s"
             )
         recorded = recorded_series(real)
+        appended = metrics_of(real)["prometheus_tsdb_head_samples_appended_total"]
+        real_wal_bytes_per_sample = dir_bytes(real_tsdb / "wal") / appended
         print(f"recorded series per target: {recorded}")
         block = snapshot_block(real, real_tsdb)
         print(
@@ -432,6 +436,7 @@ def main() -> int:
         "block_bytes_per_sample_real": block["bytes_per_sample"],
         "block_chunk_bytes_per_sample_real": block["chunk_bytes_per_sample"],
         "block_index_bytes_per_series_real": block["index_bytes_per_series"],
+        "wal_bytes_per_sample_real": real_wal_bytes_per_sample,
     }
     per_role = {
         "system_target": series["system"] + SERIES_ADDED_PER_TARGET,
