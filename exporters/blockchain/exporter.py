@@ -40,6 +40,7 @@ def build_chains(config: BlockchainConfig, store: Store) -> list[Chain]:
 class BlockchainExporter(Exporter):
     name = "blockchain"
     title = "AlisChain blockchain exporter"
+    collect_inline = True  # the collectors read what the pollers stored; a scrape never waits on a node
 
     def __init__(self, config: BlockchainConfig, runtime_metrics: bool = False) -> None:
         super().__init__()
