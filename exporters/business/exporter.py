@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import hmac
-import json
 import logging
 import time
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from aiohttp import web
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
@@ -143,7 +143,7 @@ class BusinessExporter(Exporter):
                 chunks.append(chunk)
             raw = b"".join(chunks)
             try:
-                body = json.loads(raw)
+                body = orjson.loads(raw)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise Rejection(400, "bad_json", f"the body is not valid JSON: {exc}") from None
             events = parse_body(body, self.config, time.time())

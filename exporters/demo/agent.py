@@ -7,24 +7,17 @@ the real condition behind WatchedProcessDown.
 from __future__ import annotations
 
 import logging
-import signal
 import time
 
 from exporters.business.client import BusinessClient, IngestError
+from exporters.core.signals import StopOnSignal
 
 log = logging.getLogger(__name__)
 
 
 def run_agent(business_url: str, token: str, name: str, interval: float) -> int:
     client = BusinessClient(business_url, token, retries=1, timeout=5.0)
-    stop = False
-
-    def on_signal(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = StopOnSignal()
 
     def report(event: str) -> None:
         try:
@@ -33,10 +26,10 @@ def run_agent(business_url: str, token: str, name: str, interval: float) -> int:
             log.error("node event refused", extra={"err": str(exc)[:300]})
 
     report("started")
-    while not stop:
+    while not stop.requested:
         report("heartbeat")
         deadline = time.monotonic() + interval
-        while not stop and time.monotonic() < deadline:
+        while not stop.requested and time.monotonic() < deadline:
             time.sleep(0.2)
     report("stopped")
     return 0

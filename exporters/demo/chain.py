@@ -22,6 +22,7 @@ class ChainTraffic:
         self.rng = rng
         self.registry: Contract | None = None
         self.next_to_verify = 0
+        self.rounds = 0
 
     def ensure_registry(self) -> Contract:
         """The registry at its well-known address, deployed now if this chain does not have it yet."""
@@ -59,7 +60,9 @@ class ChainTraffic:
             )
             self.next_to_verify += 1
             sent += 1
-        if self.rng.random() < failure_ratio:
+        self.rounds += 1
+        # Every 1/ratio-th round, starting with the first: reverts show up at once and at a steady share.
+        if failure_ratio > 0 and (self.rounds - 1) % max(1, round(1 / failure_ratio)) == 0:
             # A claim id that does not exist: mined, reverted, counted as failed by the exporter.
             registry.functions.verifyClaim(10**9, True).transact({**operator, "gas": FIXED_GAS})
             sent += 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import requests
 
 from exporters.business.client import IngestError
+from exporters.core.signals import StopOnSignal
 from exporters.demo.business import BusinessTraffic
 from exporters.demo.chain import ChainTraffic
 
@@ -55,20 +55,13 @@ def run_traffic(
     spool: Path | None = None,
 ) -> int:
     rng = random.Random(seed)
-    stop = False
-
-    def on_signal(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = StopOnSignal()
     chain = ChainTraffic(rpc_url, rng) if rpc_url else None
     biz = BusinessTraffic(business_url, token or "", rng, spool) if business_url else None
     deadline = time.monotonic() + duration if duration > 0 else float("inf")
     rounds = 0
     log.info("demo traffic started", extra={"rpc_url": rpc_url or "-", "business_url": business_url or "-"})
-    while not stop and time.monotonic() < deadline:
+    while not stop.requested and time.monotonic() < deadline:
         started = time.monotonic()
         settings = read_control(control)
         if chain is not None:

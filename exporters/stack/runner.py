@@ -9,7 +9,6 @@ component's health and URL. With --foreground, `up` stays attached and Ctrl-C st
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import requests
 import yaml
 
 from exporters.core.config import Config, parse_config
+from exporters.core.signals import StopOnSignal
 from exporters.render.main import render_all, write
 from exporters.stack.procs import REPO_ROOT, ManagedProcess, ToolMissing, port_in_use
 from exporters.stack.state import Started, load, save
@@ -141,18 +141,11 @@ def _print_urls(run: Path, started: list[Started], demo: bool) -> None:
 
 
 def _wait_for_ctrl_c(run: Path, started: list[Started]) -> int:
-    stop = False
-
-    def on_signal(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = StopOnSignal()
     print("Press Ctrl-C to stop.")
     sys.stdout.flush()
     code = 0
-    while not stop:
+    while not stop.requested:
         dead = [s.name for s in started if s.process() is None]
         if dead:
             print(f"error: {', '.join(dead)} exited; see {run / 'logs'}", file=sys.stderr)
