@@ -9,9 +9,9 @@ answer therefore loses nothing; a crash before it loses only unacknowledged even
 from __future__ import annotations
 
 import bisect
+import collections
 import json
 import logging
-import math
 import queue
 import sqlite3
 import threading
@@ -71,6 +71,8 @@ class Store:
         self.stats = StoreStats()
         self._queue: queue.Queue[_Batch | None] = queue.Queue()
         self._ids: dict[str, float] = {}
+        # The same ids per commit, oldest first: pruning pops from the front instead of scanning every id.
+        self._id_batches: collections.deque[tuple[float, list[str]]] = collections.deque()
         self._labels: dict[tuple[str, str], set[str]] = {}
         self._caps = {
             (event, label): rule.max_values
@@ -101,8 +103,11 @@ class Store:
         _migrate_event_ids(db)
         horizon = time.time() - self.config.idempotency.window
         self._ids = {}
+        self._id_batches.clear()
         for seen, ids in db.execute("SELECT seen, ids FROM event_id_batches WHERE seen >= ? ORDER BY seen", (horizon,)):
-            self._ids.update(dict.fromkeys(json.loads(ids), seen))
+            batch_ids = json.loads(ids)
+            self._ids.update(dict.fromkeys(batch_ids, seen))
+            self._id_batches.append((seen, batch_ids))
         self._labels = self.aggregates.label_values()
         self._db = db
         self._thread = threading.Thread(target=self._run, name="business-store", daemon=True)
@@ -226,6 +231,8 @@ class Store:
         # Published only now: a scrape never shows an event that is not durable.
         self.aggregates.merge(staged)
         self._ids.update(staged_ids)
+        if staged_ids:
+            self._id_batches.append((now, list(staged_ids)))
         for key, values in staged_labels.items():
             self._labels.setdefault(key, set()).update(values)
         self.stats.commits += 1
@@ -246,12 +253,18 @@ class Store:
         """Forget ids older than the idempotency window, and the oldest beyond max_ids."""
         assert self._db is not None
         horizon = now - self.config.idempotency.window
-        excess = len(self._ids) - self.config.idempotency.max_ids
-        if excess > 0:
-            # Forget whole commits, oldest first, until at most max_ids remain.
-            horizon = max(horizon, math.nextafter(sorted(self._ids.values())[excess - 1], math.inf))
-        self._db.execute("DELETE FROM event_id_batches WHERE seen < ?", (horizon,))
-        self._ids = {k: v for k, v in self._ids.items() if v >= horizon}
+        cutoff: float | None = None
+        # Whole commits, oldest first: those past the window, then more until at most max_ids remain.
+        while self._id_batches and (
+            self._id_batches[0][0] < horizon or len(self._ids) > self.config.idempotency.max_ids
+        ):
+            seen, ids = self._id_batches.popleft()
+            for event_id in ids:
+                if self._ids.get(event_id) == seen:
+                    del self._ids[event_id]
+            cutoff = seen
+        if cutoff is not None:
+            self._db.execute("DELETE FROM event_id_batches WHERE seen <= ?", (cutoff,))
 
     def label_counts(self) -> dict[tuple[str, str], int]:
         return {key: len(values) for key, values in self._labels.items()}

@@ -69,3 +69,19 @@ def test_max_ids_forgets_the_oldest_commits_on_disk_too(tmp_path: Path) -> None:
     store = open_store(path, max_ids=1000)
     assert send(store, ["c2-0", "c3-0", "c5-299"]) == (1, 2)
     store.close()
+
+
+def test_ids_past_the_window_are_forgotten_in_memory_and_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = open_store(path)
+    assert send(store, ["a", "b"]) == (2, 0)
+    time.sleep(0.01)
+    assert send(store, ["c"]) == (1, 0)
+    second_commit = max(store._ids.values())
+    # As if a day had passed since the first commit but not since the second.
+    store._prune(second_commit + store.config.idempotency.window - 0.001)
+    assert set(store._ids) == {"c"}
+    assert send(store, ["a", "c"]) == (1, 1)  # "a" counts again: a retry after the window is a new event
+    store.close()
+    rows = sqlite3.connect(path).execute("SELECT count(*) FROM event_id_batches").fetchone()[0]
+    assert rows == 2  # the commit of "c" and the one of the second "a"; the first is gone
