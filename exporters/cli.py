@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         _add_config_flag(p)
         p.add_argument("--run-dir", help="where configs, data, logs and PIDs go (default: stack.run_dir, .run)")
 
+    snap = sub.add_parser("snapshot", help="the dashboards as static HTML pages drawn from a Prometheus")
+    _add_config_flag(snap)
+    snap.add_argument("--prometheus", help="base URL (default: http:// + prometheus.listen_address)")
+    snap.add_argument("--out", default=".run/snapshots", help="where the pages go (default: %(default)s)")
+    snap.add_argument("--minutes", type=float, default=15, help="how far back (default: %(default)s)")
+    snap.add_argument("--root", default=".", help="the repository root holding dashboards/ (default: %(default)s)")
+
     demo = sub.add_parser("demo", help="demo workloads the demo stack runs")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True, metavar="SUBCOMMAND")
     traffic = demo_sub.add_parser("traffic", help="chain transactions and business events until stopped")
@@ -203,6 +210,18 @@ def _stack(args: argparse.Namespace, config: Config) -> int:
     return runner.break_(run_dir, args.what)
 
 
+def _snapshot(args: argparse.Namespace, config: Config) -> int:
+    from exporters.render.snapshot import snapshot
+    from exporters.stack.topology import loopback
+
+    host, port = loopback(config.prometheus.listen_address)
+    prometheus = args.prometheus or f"http://{host}:{port}"
+    pages = snapshot(prometheus, Path(args.root) / "dashboards", Path(args.out), args.minutes,
+                     config.prometheus.scrape_interval)  # fmt: skip
+    print(f"wrote {len(pages)} dashboards: {Path(args.out) / 'index.html'}")
+    return 0
+
+
 def _read_token(path: str | None) -> str | None:
     return Path(path).read_text().strip() if path else None
 
@@ -253,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_blockchain(args, config)
         if args.command == "stack":
             return _stack(args, config)
+        if args.command == "snapshot":
+            return _snapshot(args, config)
     except ConfigError as exc:
         for line in exc.problems:
             print(f"error: {line}", file=sys.stderr)

@@ -135,7 +135,8 @@ def _print_urls(run: Path, started: list[Started], demo: bool) -> None:
         print("Demo traffic is running: chain transfers and registry calls, claims, verifications, node events.")
         print("Make an alert fire: ./scripts/demo --break chain|business|host")
     print("Grafana is not packaged for Debian, so the native stack has none: run the compose stack (compose/README.md)")
-    print("for dashboards, or import dashboards/*.json into a Grafana of your own.")
+    print("for dashboards, import dashboards/*.json into a Grafana of your own, or take static snapshots of them:")
+    print(f"  alismon snapshot --prometheus {prom.rstrip('/')} --out {run / 'snapshots'}")
     print("Stop with `alismon stack down`; health with `alismon stack status`.")
     sys.stdout.flush()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -190,6 +192,26 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
             raise AssertionError("panels without data:\n" + "\n".join(remaining)) from None
         failed = prom_query(prom, 'sum(blockchain_transactions_total{status="failed"})')
         assert float(failed[0]["value"][1]) >= 1, "the demo sends reverting calls"
+
+        # Without Grafana: the same dashboards as static pages drawn from this Prometheus.
+        snap = subprocess.run(
+            [sys.executable, "-m", "exporters.cli", "snapshot", "--config.file", str(cfg), "--out", str(run / "snap"),
+             "--minutes", "5"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert snap.returncode == 0 and "wrote 5 dashboards" in snap.stdout, snap.stderr
+        drawn = 0
+        for name in DASHBOARD_JOBS:
+            page = (run / "snap" / f"{load(name)['uid']}.html").read_text()
+            sections = re.findall(r"<section class=panel[^>]*><h3>(.*?)</h3>(.*?)</section>", page)
+            assert len(sections) == len([p for p in load(name)["panels"] if p["type"] != "row"])
+            assert "class=error" not in page
+            for title, body in sections:
+                if (name, html.unescape(title)) not in NO_DATA_ON_ANVIL:
+                    assert "<svg" in body or "<table>" in body, f"{name} / {title}: {body[:200]}"
+                    drawn += 1
+        assert drawn > 80
+        assert all(f"{load(n)['uid']}.html" in (run / "snap/index.html").read_text() for n in DASHBOARD_JOBS)
 
         for what in ("chain", "business", "host"):
             broke = alismon_stack(cfg, run, "break", what)
