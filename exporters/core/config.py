@@ -9,10 +9,10 @@ from __future__ import annotations
 import base64
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from exporters.core.alerting import AlertingConfig
 from exporters.core.business_config import BusinessConfig
@@ -278,6 +278,10 @@ def _check_labels(labels: dict[str, str]) -> dict[str, str]:
     return labels
 
 
+# Labels an inventory puts on targets: valid Prometheus names, none that Prometheus or the sharding set.
+TargetLabels = Annotated[dict[str, str], AfterValidator(_check_labels)]
+
+
 class RemoteWriteQueue(Strict):
     """Prometheus's queue_config, tuned for a shard sending ~100k samples/s over a LAN or WAN link."""
 
@@ -354,25 +358,15 @@ class InventoryHost(Strict):
     name: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
     address: str = Field(pattern=r"^[a-zA-Z0-9_.:\[\]-]+$")  # host name or IP; the port comes from `ports`
     exporters: list[ExporterKind] = ["system"]
-    labels: dict[str, str] = {}
-
-    @field_validator("labels")
-    @classmethod
-    def _label_names(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_labels(v)
+    labels: TargetLabels = {}
 
 
 class Inventory(Strict):
     """Hosts Prometheus scrapes, rendered into file-SD target files: adding a node is one line here."""
 
-    labels: dict[str, str] = {}  # on every host, e.g. {region: eu-west}
+    labels: TargetLabels = {}  # on every host, e.g. {region: eu-west}
     ports: dict[ExporterKind, int] = {"system": 9810, "blockchain": 9811, "business": 9812}
     hosts: list[InventoryHost] = []
-
-    @field_validator("labels")
-    @classmethod
-    def _label_names(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_labels(v)
 
     @field_validator("hosts")
     @classmethod
