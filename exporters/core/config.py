@@ -104,10 +104,7 @@ class SystemConfig(Strict):
     @field_validator("processes")
     @classmethod
     def _unique_names(cls, v: list[WatchedProcess]) -> list[WatchedProcess]:
-        names = [p.name for p in v]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"process names must be unique, repeated: {', '.join(dupes)}")
+        _unique([p.name for p in v], "process names")
         return v
 
 
@@ -371,10 +368,7 @@ class Inventory(Strict):
     @field_validator("hosts")
     @classmethod
     def _unique(cls, v: list[InventoryHost]) -> list[InventoryHost]:
-        names = [h.name for h in v]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"host names must be unique, repeated: {', '.join(dupes)}")
+        _unique([h.name for h in v], "host names")
         return v
 
 
