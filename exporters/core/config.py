@@ -367,7 +367,7 @@ class Inventory(Strict):
 
     @field_validator("hosts")
     @classmethod
-    def _unique(cls, v: list[InventoryHost]) -> list[InventoryHost]:
+    def _unique_hosts(cls, v: list[InventoryHost]) -> list[InventoryHost]:
         _unique([h.name for h in v], "host names")
         return v
 
