@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import hmac
 import logging
 import time
@@ -14,7 +15,7 @@ import orjson
 from aiohttp import web
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from exporters.business.events import Rejection, parse_body
+from exporters.business.events import EventParser, Rejection
 from exporters.business.openapi import openapi_document
 from exporters.business.sql import SQLSources, driver_problems
 from exporters.business.state import Aggregates
@@ -92,6 +93,7 @@ class BusinessExporter(Exporter):
         if problems:
             raise ConfigError(problems)
         self.sql = SQLSources(config)
+        self.parser = EventParser(config)
         self.aggregates = Aggregates(config)
         self.store = Store(config, self.aggregates)
         self.rejections: collections.Counter[str] = collections.Counter()
@@ -107,6 +109,10 @@ class BusinessExporter(Exporter):
         await asyncio.to_thread(self.store.open)
         await self.sql.start()
         self._ready = True
+        # Everything loaded so far (modules, config, restored state) lives as long as the process:
+        # out of the collector's sight, a full collection no longer walks it (those pauses were the
+        # ingest's ACK p99 at full rate: 60 ms).
+        gc.freeze()
 
     async def stop(self) -> None:
         self._ready = False
@@ -146,7 +152,7 @@ class BusinessExporter(Exporter):
                 body = orjson.loads(raw)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise Rejection(400, "bad_json", f"the body is not valid JSON: {exc}") from None
-            events = parse_body(body, self.config, time.time())
+            events = self.parser.parse_body(body, time.time())
             outcome = await asyncio.wrap_future(self.store.submit(events))
         except Rejection as rejection:
             return self._reject(rejection)

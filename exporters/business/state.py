@@ -86,6 +86,35 @@ def apply(event: Event, fams: list[Family], read: dict[Key, Value], write: dict[
             write[key] = max(current or 0.0, event.timestamp)
 
 
+def apply_group(
+    events: list[Event], labels: tuple[str, ...], fams: list[Family], read: dict[Key, Value], write: dict[Key, Value]
+) -> None:
+    """Fold events of one type and label set into `write` at once: one lookup per family, not per event.
+
+    The result is what apply() gives event by event (counters add in the same order)."""
+    for family in fams:
+        key = (family.metric, labels)
+        current = write.get(key)
+        if current is None:
+            base = read.get(key)
+            current = (list(base) if isinstance(base, list) else base) if base is not None else None
+        if family.kind == "counter":
+            if family.counts_events:
+                write[key] = (current or 0.0) + len(events)
+            else:
+                write[key] = sum([e.value for e in events], current or 0.0)
+        elif family.kind == "histogram":
+            hist = current if isinstance(current, list) else [0.0] * (len(family.buckets) + 3)
+            buckets = family.buckets
+            for event in events:
+                hist[bisect.bisect_left(buckets, event.value)] += 1
+                hist[-2] += event.value
+            hist[-1] += len(events)
+            write[key] = hist
+        else:
+            write[key] = max(current or 0.0, max([e.timestamp for e in events]))
+
+
 class Aggregates:
     """The live state scrapes read; replaced key by key only after a commit succeeded."""
 
