@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,12 @@ class BusinessClient:
         self.timeout = timeout
         self.batch_size = batch_size
         self._lock = threading.Lock()
+        self._not_before = 0.0  # monotonic time before which the exporter asked not to be called (Retry-After)
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         # POST is retried too: ids make it idempotent. backoff_jitter spreads out a crowd of retrying clients.
+        # A 429 is not retried here: rate_limited goes to the spool until its Retry-After has passed
+        # (waiting inside send() would block the caller), and a cardinality cap stays refused.
         retry = Retry(
             total=retries,
             connect=retries,
@@ -53,10 +57,10 @@ class BusinessClient:
             status=retries,
             backoff_factor=backoff,
             backoff_jitter=backoff,
-            status_forcelist=(429, 502, 503, 504),
+            status_forcelist=(502, 503, 504),
             allowed_methods=None,
             raise_on_status=False,
-            respect_retry_after_header=True,
+            respect_retry_after_header=False,
         )
         self.session.mount("http://", HTTPAdapter(max_retries=retry))
         self.session.mount("https://", HTTPAdapter(max_retries=retry))
@@ -77,9 +81,18 @@ class BusinessClient:
         return out
 
     def send(self, events: list[dict[str, Any]]) -> bool:
-        """Deliver spooled events, then these. False (and spooled) when the exporter is unreachable."""
+        """Deliver spooled events, then these. False (and spooled) when the exporter is unreachable.
+
+        A batch the exporter refuses for good (a 4xx) must not block the spool behind it: with a
+        spool it moves to `<spool>.rejected` (JSON lines with the error) and the rest goes on; the
+        first such refusal is raised as IngestError once the others are delivered.
+        """
         with self._lock:
             pending = self._read_spool() + list(events)
+            if time.monotonic() < self._not_before:
+                self._write_spool(pending)
+                return False
+            refused: IngestError | None = None
             for start in range(0, len(pending), self.batch_size):
                 chunk = pending[start : start + self.batch_size]
                 try:
@@ -87,8 +100,19 @@ class BusinessClient:
                 except (requests.ConnectionError, requests.Timeout, _Retryable):
                     self._write_spool(pending[start:])
                     return False
+                except IngestError as exc:
+                    if self.spool is None:
+                        raise
+                    self._dead_letter(chunk, exc)
+                    refused = refused or exc
             self._write_spool([])
+            if refused is not None:
+                raise refused
             return True
+
+    @property
+    def rejected_path(self) -> Path | None:
+        return None if self.spool is None else self.spool.with_name(self.spool.name + ".rejected")
 
     def flush(self) -> bool:
         return self.send([])
@@ -98,10 +122,30 @@ class BusinessClient:
 
     def _post(self, events: list[dict[str, Any]]) -> None:
         response = self.session.post(self.url, data=json.dumps(events), timeout=self.timeout)
-        if response.status_code >= 500 or response.status_code == 429:
-            raise _Retryable(response.status_code)
-        if response.status_code >= 400:
-            raise IngestError(response.status_code, response.json())
+        status = response.status_code
+        # Kept in the spool: outages, rate limits, and a wrong token (fixed by the operator, not the events).
+        if status == 429 and "Retry-After" in response.headers:
+            try:
+                self._not_before = time.monotonic() + float(response.headers["Retry-After"])
+            except ValueError:  # an HTTP date: not ours; back off by the usual step
+                self._not_before = time.monotonic() + 1.0
+            raise _Retryable(status)
+        if status >= 500 or status == 401:
+            raise _Retryable(status)
+        if status >= 400:
+            try:
+                body = response.json()
+            except ValueError:  # not our exporter answering (a proxy's error page): say what came back
+                body = {"error": "http_error", "message": response.text[:200]}
+            raise IngestError(status, body)
+
+    def _dead_letter(self, chunk: list[dict[str, Any]], error: IngestError) -> None:
+        assert self.rejected_path is not None
+        with self.rejected_path.open("a") as f:
+            for event in chunk:
+                f.write(json.dumps({"event": event, "status": error.status, "error": error.body}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
 
     def _read_spool(self) -> list[dict[str, Any]]:
         if self.spool is None or not self.spool.exists():

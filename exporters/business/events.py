@@ -23,10 +23,17 @@ class Rejection(Exception):
     """An HTTP error with a machine-readable reason, counted in business_events_rejected_total{reason}."""
 
     def __init__(
-        self, status: int, reason: str, message: str, index: int | None = None, field: str | None = None
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        index: int | None = None,
+        field: str | None = None,
+        retry_after: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.reason, self.message, self.index, self.field = status, reason, message, index, field
+        self.retry_after = retry_after  # a Retry-After header: only for a refusal that passes with time
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.reason, "message": self.message}

@@ -17,6 +17,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from exporters.business.events import EventParser, Rejection
 from exporters.business.openapi import openapi_document
+from exporters.business.ratelimit import EventRateLimit
 from exporters.business.sql import SQLSources, driver_problems
 from exporters.business.state import Aggregates
 from exporters.business.store import COMMIT_BUCKETS, Store
@@ -94,6 +95,8 @@ class BusinessExporter(Exporter):
             raise ConfigError(problems)
         self.sql = SQLSources(config)
         self.parser = EventParser(config)
+        limits = config.limits
+        self.rate_limit = EventRateLimit(limits.events_per_second, limits.burst) if limits.events_per_second else None
         self.aggregates = Aggregates(config)
         self.store = Store(config, self.aggregates)
         self.rejections: collections.Counter[str] = collections.Counter()
@@ -127,7 +130,10 @@ class BusinessExporter(Exporter):
 
     def _reject(self, rejection: Rejection) -> web.Response:
         self.rejections[rejection.reason] += 1
-        return _json(rejection.status, rejection.body())
+        response = _json(rejection.status, rejection.body())
+        if rejection.retry_after is not None:
+            response.headers["Retry-After"] = rejection.retry_after
+        return response
 
     async def post_events(self, request: web.Request) -> web.Response:
         try:
@@ -153,6 +159,13 @@ class BusinessExporter(Exporter):
             except (ValueError, UnicodeDecodeError) as exc:
                 raise Rejection(400, "bad_json", f"the body is not valid JSON: {exc}") from None
             events = self.parser.parse_body(body, time.time())
+            if self.rate_limit is not None and (wait := self.rate_limit.admit(len(events))):
+                raise Rejection(
+                    429,
+                    "rate_limited",
+                    f"more than {self.config.limits.events_per_second:g} events per second; retry later",
+                    retry_after=EventRateLimit.retry_after(wait),
+                )
             outcome = await asyncio.wrap_future(self.store.submit(events))
         except Rejection as rejection:
             return self._reject(rejection)

@@ -20,7 +20,7 @@ ERROR_REASONS = {
         "label_value_not_allowed",
         "invalid_value",
     ],
-    "429": ["cardinality_cap"],
+    "429": ["cardinality_cap", "rate_limited"],
     "503": ["store_error"],
 }
 
@@ -89,6 +89,12 @@ def openapi_document(config: BusinessConfig) -> dict[str, Any]:
             "description": ", ".join(reasons),
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
+    responses["429"]["headers"] = {
+        "Retry-After": {
+            "description": "Seconds to wait; sent with rate_limited only (a cardinality cap does not pass with time).",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "AlisChain business events ingest", "version": "1"},

@@ -175,7 +175,8 @@ class IngestLimits(Strict):
     max_body_size: ByteSize = 1024 * 1024
     max_batch_events: int = Field(default=1000, ge=1, le=100_000)
     max_label_value_length: int = Field(default=128, ge=1, le=4096)
-    # 0 turns the limit off; above it requests get 429 reason rate_limited.
+    # Accepted events per second over all clients (a token bucket); 0 turns the limit off. Past it a
+    # request gets 429 rate_limited with Retry-After. burst: the bucket's size (0: one second's worth).
     events_per_second: float = Field(default=0.0, ge=0)
     burst: int = Field(default=0, ge=0)
     # How far ahead of the exporter's clock an event timestamp may be.

@@ -179,6 +179,23 @@ def test_cardinality_cap_refuses_new_values_atomically(tmp_path: Path, procs: li
     assert value(metrics, "business_events_rejected_total", reason="cardinality_cap") == 1
 
 
+def test_rate_limit_refuses_past_the_bucket_and_says_when_to_come_back(
+    tmp_path: Path, procs: list[ManagedProcess]
+) -> None:
+    biz = start_business(tmp_path, procs, {"limits": {"events_per_second": 2, "burst": 100}})
+    assert biz.post([claim(id=f"a{i}") for i in range(150)]).status_code == 200  # takes the bucket 50 into debt
+    r = biz.post(claim(id="b"))
+    expect(r, 429, "rate_limited")
+    # 50 events of debt at 2 per second: back in about 25 s, never "now".
+    assert 20 <= int(r.headers["Retry-After"]) <= 26, r.headers
+    assert "2 events per second" in r.json()["message"]
+    metrics = biz.metrics()
+    # Nothing accepted is lost, and the refused event is not counted.
+    assert value(metrics, "business_claims_total", type="land", status="submitted") == 150
+    assert value(metrics, "business_events_rejected_total", reason="rate_limited") == 1
+    assert value(metrics, "business_events_accepted_total") == 150
+
+
 def test_unauthenticated_start_is_refused(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "c.yml", {"business": {"auth_token": None}})
     result = subprocess.run(

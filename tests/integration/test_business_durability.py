@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import psutil
+import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporters.business.client import BusinessClient
+from exporters.business.client import BusinessClient, IngestError
 from exporters.stack.procs import ManagedProcess
 from tests.business_util import TOKEN, start_business
 from tests.helpers import value, wait_for
@@ -80,6 +82,44 @@ def test_client_spools_while_the_exporter_is_down(tmp_path: Path, procs: list[Ma
     body = biz.metrics()
     assert value(body, "business_claims_total", type="land", status="approved") == 30
     assert value(body, "business_claims_total", type="land", status="submitted") == 1
+
+
+def test_a_refused_batch_does_not_block_the_spool(tmp_path: Path, procs: list[ManagedProcess]) -> None:
+    caps = {"claims": {"kind": "counter", "metric": "business_claims_total", "labels": {"type": {"max_values": 1}}}}
+    biz = start_business(tmp_path, procs, {"events": caps})
+    spool = tmp_path / "spool.jsonl"
+    client = BusinessClient(biz.url, TOKEN, spool=spool, retries=0, batch_size=2)
+    biz.process.stop()
+    events = [client.event("claims", {"type": t}, id=f"e{i}") for i, t in enumerate(["a", "a", "b", "b", "a", "a"])]
+    assert not client.send(events)  # down: all six spooled
+    biz.restart()
+    # The middle pair breaks the cap for good (429 cardinality_cap): it goes to the dead-letter file,
+    # the pairs before and after it are delivered, and the spool is empty, not stuck behind it.
+    with pytest.raises(IngestError) as refused:
+        client.flush()
+    assert refused.value.status == 429 and refused.value.body["error"] == "cardinality_cap"
+    assert client.spooled() == 0
+    dead = [json.loads(line) for line in client.rejected_path.read_text().splitlines()]  # type: ignore[union-attr]
+    assert [d["event"]["id"] for d in dead] == ["e2", "e3"]
+    assert {d["error"]["error"] for d in dead} == {"cardinality_cap"}
+    assert value(biz.metrics(), "business_claims_total", type="a") == 4
+    assert client.flush()  # nothing left to send, nothing raised again
+
+
+def test_the_client_waits_out_a_rate_limit_in_its_spool(tmp_path: Path, procs: list[ManagedProcess]) -> None:
+    biz = start_business(tmp_path, procs, {"limits": {"events_per_second": 1, "burst": 3}})
+    client = BusinessClient(biz.url, TOKEN, spool=tmp_path / "spool.jsonl", retries=0)
+    claim = {"type": "land", "status": "submitted"}
+    assert client.send([client.event("claims", claim, id=f"a{i}") for i in range(5)])  # 2 events of debt
+    started = time.monotonic()
+    assert not client.send([client.event("claims", claim, id="b")])  # 429 rate_limited, Retry-After 2
+    assert not client.send([client.event("claims", claim, id="c")])  # within Retry-After: not even sent
+    assert client.spooled() == 2
+    assert value(biz.metrics(), "business_events_rejected_total", reason="rate_limited") == 1
+    wait_for(client.flush, 10, "the spooled events to be delivered after Retry-After", interval=0.5)
+    assert time.monotonic() - started >= 2.0
+    assert client.spooled() == 0
+    assert value(biz.metrics(), "business_claims_total", type="land", status="submitted") == 7
 
 
 def test_cardinality_flood_is_refused_and_memory_stays_bounded(tmp_path: Path, procs: list[ManagedProcess]) -> None:
