@@ -8,6 +8,12 @@ how many blocks we had followed above it.
 
 Counters count blocks as they were seen: transactions of an orphaned block stay counted, and the
 replacing blocks are counted too (Prometheus counters cannot go down; the reorg metrics say why).
+
+At the head, a new block's watched-contract receipts and logs are not fetched in a round trip of their
+own: they ride along in the next tick's batch (`take_deferred` / `complete`), so following costs one
+round trip per tick however many contracts are watched. Such a block is recorded (all its counters and
+`followed_number` at once) when that tick answers, and blocks after it queue behind it, so "followed
+up to N" always means everything up to N is counted.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 
 from exporters.blockchain.abi import ContractABI
 from exporters.blockchain.parse import Block, bloom_may_contain, parse_block, to_hash, to_int
-from exporters.blockchain.rpc import METHOD_NOT_FOUND, Call, RpcClient, RpcError
+from exporters.blockchain.rpc import METHOD_NOT_FOUND, Call, Reply, RpcClient, RpcError
 from exporters.blockchain.state import GAS_BUCKETS, ChainState, Histogram, Store
 
 log = logging.getLogger(__name__)
@@ -29,11 +35,27 @@ RING_SIZE = 256
 # Blocks per batched request while catching up: big enough for speed, small enough for any provider's limits.
 CATCHUP_BATCH = 100
 ANCESTOR_BATCH = 32
+# A deferred request whose answer failed is asked again this many times (next ticks), then given up.
+DEFERRED_ATTEMPTS = 3
 
 
 # Per block hash: (contract alias, operation, receipt) of each call to a watched contract.
 Activity = dict[str, list[tuple[str, str, dict]]]
 Event = tuple[str, str]  # contract alias, event name
+
+
+# block hash, tx hash, contract alias, operation: one per call to a watched contract, in request order.
+Watched = list[tuple[str, str, str, str]]
+
+
+@dataclass(eq=False)  # compared by identity: the same request object in and out of flight
+class Deferred:
+    """Linked blocks whose receipt and log requests wait to join the next tick's batch."""
+
+    blocks: list[Block]
+    calls: list[Call]
+    watched: Watched
+    attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +83,8 @@ class Follower:
         self.lock = asyncio.Lock()
         # eth_getBlockReceipts (geth >= 1.13, erigon, reth, anvil); off for good after a -32601.
         self.block_receipts = True
+        self._deferred: list[Deferred] = []
+        self._in_flight: list[Deferred] = []
         with store.lock:
             for c in contracts:
                 for op in sorted(c.abi.operations):
@@ -86,7 +110,7 @@ class Follower:
             if genesis != self.genesis:
                 self._reset(genesis)
             if self.followed is None:
-                await self._process(client, [head])
+                await self._process(client, [head], defer=True)
                 return
             known = self.ring.get(head.number)
             if known == head.hash:
@@ -117,7 +141,7 @@ class Follower:
             if not await self._process(client, blocks):
                 break
         else:
-            if await self._process(client, [head]):
+            if await self._process(client, [head], defer=True):
                 return
         # A block did not link to what we followed. Right after handling a reorg the chain moved again:
         # leave it to the next tick rather than chase it here.
@@ -138,21 +162,96 @@ class Follower:
         parent = self.ring.get(block.number - 1)
         return parent is None or parent == block.parent_hash
 
-    async def _process(self, client: RpcClient, blocks: Sequence[Block]) -> bool:
-        """Record consecutive blocks; False (nothing recorded from the break on) when one does not link."""
+    async def _process(self, client: RpcClient, blocks: Sequence[Block], defer: bool = False) -> bool:
+        """Record consecutive blocks; False (nothing recorded from the break on) when one does not link.
+
+        With `defer`, full blocks' contract activity is left to the next tick's batch (see take_deferred)."""
         linked: list[Block] = []
         for block in blocks:
             if (linked and block.parent_hash != linked[-1].hash) or (not linked and not self._links(block)):
                 break
             linked.append(block)
-        if linked:
-            calls, logs = await self._contract_activity(client, linked)
-            with self.store.lock:
-                for block in linked:
-                    self._record(block, calls.get(block.hash, []))
-                for key in logs:
-                    self.chain.events[key] = self.chain.events.get(key, 0) + 1
+        if not linked:
+            return not blocks
+        if defer and self.contracts and all(b.txs is not None for b in linked):
+            for block in linked:
+                self._link(block)
+            calls, watched = self._activity_request(linked)
+            if calls or self.has_deferred:  # behind the blocks still waiting, to keep their order
+                self._deferred.append(Deferred(linked, calls, watched))
+            else:
+                with self.store.lock:
+                    for block in linked:
+                        self._record(block, [])
+            return len(linked) == len(blocks)
+        if self._deferred:  # catching up or after a reorg: the older blocks' activity first
+            await self._flush(client)
+        activity, logs = await self._contract_activity(client, linked)  # may fail: then nothing is linked
+        with self.store.lock:
+            for block in linked:
+                self._link(block)
+                self._record(block, activity.get(block.hash, []))
+            self._count_events(logs)
         return len(linked) == len(blocks)
+
+    def _count_events(self, logs: list[Event]) -> None:
+        for key in logs:
+            self.chain.events[key] = self.chain.events.get(key, 0) + 1
+
+    # ---- requests that ride along in the next tick's batch
+
+    def take_deferred(self) -> list[Deferred]:
+        """Hand the waiting requests to one tick (never to two at once: they would be counted twice)."""
+        taken, self._deferred = self._deferred, []
+        self._in_flight.extend(taken)
+        return taken
+
+    def give_back(self, deferred: list[Deferred]) -> None:
+        """The tick's round trip failed: keep the requests, in order, for the next one."""
+        self._in_flight = [d for d in self._in_flight if d not in deferred]
+        self._deferred[:0] = deferred
+
+    def complete(self, deferred: list[Deferred], replies: Sequence[Reply]) -> None:
+        """Record the blocks with what the tick brought back, in order. A request whose answer failed
+        is asked again with the next tick (and the blocks behind it wait), then given up."""
+        self._in_flight = [d for d in self._in_flight if d not in deferred]
+        offset = 0
+        for i, item in enumerate(deferred):
+            answers = replies[offset : offset + len(item.calls)]
+            offset += len(item.calls)
+            try:
+                activity, logs = self._activity_result(item.watched, answers)
+            except (RpcError, ValueError) as exc:
+                item.attempts += 1
+                if item.attempts < DEFERRED_ATTEMPTS:
+                    self._deferred[:0] = deferred[i:]
+                    return
+                log.warning(
+                    "contract activity of a block could not be read, recorded without it",
+                    extra={"chain": self.chain.name, "blocks": [b.number for b in item.blocks], "err": str(exc)[:200]},
+                )
+                activity, logs = {}, []
+            with self.store.lock:
+                for block in item.blocks:
+                    self._record(block, activity.get(block.hash, []))
+                self._count_events(logs)
+
+    async def _flush(self, client: RpcClient) -> None:
+        """Ask for the waiting requests now, in a round trip of their own."""
+        for _ in range(DEFERRED_ATTEMPTS):
+            taken = self.take_deferred()
+            if not taken:
+                return
+            try:
+                replies = await client.batch([c for d in taken for c in d.calls])
+            except BaseException:
+                self.give_back(taken)
+                raise
+            self.complete(taken, replies)
+
+    @property
+    def has_deferred(self) -> bool:
+        return bool(self._deferred or self._in_flight)
 
     async def _contract_activity(self, client: RpcClient, blocks: Sequence[Block]) -> tuple[Activity, list[Event]]:
         """Calls to watched contracts (per block hash) and their contracts' events."""
@@ -176,8 +275,12 @@ class Follower:
         self, client: RpcClient, blocks: Sequence[Block]
     ) -> tuple[Activity, list[Event]]:
         """From full blocks: receipts of the calls to watched contracts, and logs of blocks whose bloom may match."""
+        calls, watched = self._activity_request(blocks)
+        return self._activity_result(watched, await client.batch(calls))
+
+    def _activity_request(self, blocks: Sequence[Block]) -> tuple[list[Call], Watched]:
         calls: list[Call] = []
-        watched: list[tuple[str, str, str, str]] = []  # block hash, tx hash, contract alias, operation
+        watched: Watched = []
         for block in blocks:
             for tx in block.txs or ():
                 contract = self.contracts.get(tx.to) if tx.to else None
@@ -191,7 +294,9 @@ class Follower:
         ]
         for b in log_blocks:
             calls.append(Call("eth_getLogs", ({"blockHash": b.hash, "address": list(self.contracts)},)))
-        replies = await client.batch(calls)
+        return calls, watched
+
+    def _activity_result(self, watched: Watched, replies: Sequence[Reply]) -> tuple[Activity, list[Event]]:
         activity: Activity = {}
         for (block_hash, tx_hash, alias, op), reply in zip(watched, replies, strict=False):
             receipt = reply.value()
@@ -247,18 +352,26 @@ class Follower:
         if name is not None:
             yield contract.alias, name
 
-    def _record(self, block: Block, calls: list[tuple[str, str, dict]]) -> None:
-        """Apply one block to the chain state (caller holds the store lock)."""
-        chain = self.chain
+    def _link(self, block: Block) -> None:
+        """Remember a block as followed: the ring and `followed` drive linking and reorgs at once,
+        even while the block's counters wait for its contract activity."""
         self.ring[block.number] = block.hash
         while len(self.ring) > RING_SIZE:
             self.ring.popitem(last=False)
         self.followed = block.number
+
+    def _record(self, block: Block, calls: list[tuple[str, str, dict]]) -> None:
+        """Apply one block to the chain state (caller holds the store lock)."""
+        chain = self.chain
         chain.followed_number = block.number
         chain.block_gas_used = block.gas_used
         chain.block_gas_limit = block.gas_limit
         chain.block_transactions += block.tx_count
         chain.blocks_processed += 1
+        self._count_calls(calls)
+
+    def _count_calls(self, calls: list[tuple[str, str, dict]]) -> None:
+        chain = self.chain
         for alias, op, receipt in calls:
             key = (alias, op, _status(receipt.get("status")))
             chain.transactions[key] = chain.transactions.get(key, 0) + 1

@@ -122,7 +122,9 @@ class EndpointPoller:
             cap = max(poll, min(30.0, 8 * poll))
             return min(cap, poll * 2 ** (self._failures - 1)) * random.uniform(0.8, 1.2)
         if self._ws_healthy():
-            return self.net.head_timeout  # heads arrive over the subscription; polling is the fallback
+            # Heads arrive over the subscription; polling is the fallback. Requests waiting to ride
+            # along (the newest block's contract receipts) still go out within a poll interval.
+            return poll if self.chain.follower.has_deferred else self.net.head_timeout
         return poll
 
     def _labels(self) -> dict[str, str]:
@@ -197,12 +199,21 @@ class EndpointPoller:
             for acc in self.chain.accounts:
                 account_calls.append(Call("eth_getBalance", (acc.address, "latest")))
                 account_calls.append(Call("eth_getTransactionCount", (acc.address, "latest")))
-        replies = await self.client.batch(calls + account_calls)
+        # The receipts and logs of the block the last tick followed travel in this same round trip.
+        deferred = self.chain.follower.take_deferred() if leading else []
+        deferred_calls = [c for d in deferred for c in d.calls]
+        try:
+            replies = await self.client.batch(calls + account_calls + deferred_calls)
+        except BaseException:
+            self.chain.follower.give_back(deferred)
+            raise
+        self.chain.follower.complete(deferred, replies[len(calls) + len(account_calls) :])
         answers = dict(zip((c.name for c in calls), replies, strict=False))
         self._note_support(answers)
         head = parse_block(answers["eth_getBlockByNumber(latest)"].value())
         values = self._read_values(answers)
-        balances, nonces = self._read_accounts(replies[len(calls) :]) if leading else ({}, {})
+        account_replies = replies[len(calls) : len(calls) + len(account_calls)]
+        balances, nonces = self._read_accounts(account_replies) if leading else ({}, {})
         with self.store.lock:
             self._apply(head, values)
             if leading:

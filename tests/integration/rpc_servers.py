@@ -34,6 +34,10 @@ class _Server(ThreadingHTTPServer):
         self.upstream = upstream
         self.released = threading.Event()
         self.requests = 0
+        # mode "flaky-receipts": eth_getTransactionReceipt fails this often per transaction before it is answered.
+        self.receipt_failures = 0
+        self.failed: dict[str, int] = {}
+        self.method_sets: list[frozenset[str]] = []  # the methods of each HTTP request, in order
 
     @property
     def url(self) -> str:
@@ -64,6 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"<html>\x00\xff not json", "text/html")
             return
         request = json.loads(body)
+        entries = request if isinstance(request, list) else [request]
+        self.server.method_sets.append(frozenset(str(e.get("method")) for e in entries if isinstance(e, dict)))
         if isinstance(request, list):
             if mode == "no-batch":
                 self._send(
@@ -92,6 +98,11 @@ class _Handler(BaseHTTPRequestHandler):
             }
         if self.server.mode == "syncing" and method == "net_peerCount":
             return {"jsonrpc": "2.0", "id": request["id"], "result": "0x7"}
+        if self.server.mode == "flaky-receipts" and method == "eth_getTransactionReceipt":
+            tx = str(request["params"][0])
+            if self.server.failed.get(tx, 0) < self.server.receipt_failures:
+                self.server.failed[tx] = self.server.failed.get(tx, 0) + 1
+                return {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32000, "message": "try later"}}
         assert self.server.upstream is not None
         answer = requests.post(self.server.upstream, json=request, timeout=10).json()
         if self.server.mode == "no-batch" and "result" in answer:
@@ -101,7 +112,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @contextmanager
 def rpc_server(mode: str, upstream: str | None = None) -> Iterator[_Server]:
-    """mode: hang, garbage, no-batch (refuses batches, answers quantities as integers), syncing."""
+    """mode: hang, garbage, no-batch (refuses batches, answers quantities as integers), syncing,
+    flaky-receipts (refuses each receipt `receipt_failures` times first)."""
     server = _Server(mode, upstream)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 
@@ -19,6 +20,7 @@ from tests.integration.blockchain_support import (
     wait_scrape,
     web3,
 )
+from tests.integration.rpc_servers import rpc_server
 
 OTHER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # anvil's second account
 
@@ -154,3 +156,52 @@ def test_calls_are_counted_exactly_when_catching_up_through_block_receipts(
     assert get(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 5
     assert get(text, "blockchain_contract_events_total", event="ClaimVerified", **labels) == 1
     assert get(text, "blockchain_reorgs_total", chain="dev") == 0
+
+
+def test_watched_calls_ride_along_with_the_next_tick_and_a_failed_receipt_is_asked_again(
+    start_anvil: Callable[..., Anvil], start_blockchain_exporter: Callable[..., str], tmp_path: Path
+) -> None:
+    anvil = start_anvil("--chain-id", "31337")  # one block per transaction
+    w3 = web3(anvil.url)
+    registry = deploy_registry(w3)
+    labels = {"chain": "dev", "contract": "registry"}
+    with rpc_server("flaky-receipts", anvil.url) as proxy:
+        base = start_blockchain_exporter([network("dev", proxy.url, contracts=[registry_config(registry)])])
+        head = w3.eth.block_number
+        wait_scrape(base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == head, 15, "the head")
+        sender = {"from": DEV_ACCOUNT}
+
+        def claim(n: int) -> int:
+            tx = registry.functions.submitClaim(bytes([n]) * 32).transact(sender)
+            return w3.eth.wait_for_transaction_receipt(tx, timeout=20, poll_latency=0.1)["blockNumber"]
+
+        # Refused twice, answered the third time: counted once, and the block is "followed" only then.
+        proxy.receipt_failures = 2
+        first = claim(1)
+        text = wait_scrape(
+            base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == first, 15, "the first claim"
+        )
+        assert get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels) == 1
+        assert get(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 1
+        assert sorted(proxy.failed.values()) == [2]
+        # Refused for good: after three tries the block is recorded without its activity, and the ones
+        # behind it are not held up.
+        proxy.receipt_failures = 1000
+        lost = claim(2)
+        wait_scrape(
+            base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == lost, 15, "the refused claim"
+        )
+        proxy.receipt_failures = 0
+        last = claim(3)
+        text = wait_scrape(
+            base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == last, 15, "the third claim"
+        )
+        assert get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels) == 2
+        assert sorted(proxy.failed.values()) == [2, 3]  # the refused one was asked exactly three times
+        method_sets = list(proxy.method_sets)
+    log = next(tmp_path.glob("blockchain-*.log")).read_text()
+    assert "contract activity of a block could not be read" in log
+    # No round trip of its own for receipts or logs: every request asking for them is a tick's batch.
+    with_receipts = [m for m in method_sets if "eth_getTransactionReceipt" in m or "eth_getLogs" in m]
+    assert len(with_receipts) >= 5  # 3 blocks, 2 + 3 + 1 tries
+    assert all("eth_getBlockByNumber" in m and "eth_syncing" in m for m in with_receipts), with_receipts
