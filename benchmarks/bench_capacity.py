@@ -42,7 +42,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.common import RESULTS
+from benchmarks.common import RESULTS, start_prometheus
 from benchmarks.fleet import fleet, series_count
 from exporters.business.client import BusinessClient
 from exporters.demo.contract import ARTEFACT, OPERATOR, REGISTRY_ADDRESS, TREASURY
@@ -115,31 +115,6 @@ def slope(xs: list[float], ys: list[float]) -> tuple[float, float]:
     sxx = sum((x - mx) ** 2 for x in xs)
     b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
     return b, my - b * mx
-
-
-def start_prometheus(
-    stack: ExitStack, run: Path, name: str, config: dict[str, Any], *extra: str
-) -> tuple[str, Path, ManagedProcess]:
-    port = free_port()
-    cfg = run / f"{name}.yml"
-    cfg.write_text(yaml.safe_dump(config))
-    tsdb = run / f"{name}-tsdb"
-    proc = ManagedProcess(
-        name,
-        [
-            find_tool("prometheus"),
-            f"--config.file={cfg}",
-            f"--storage.tsdb.path={tsdb}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--web.enable-admin-api",
-            *extra,
-        ],
-        run / f"{name}.log",
-    ).start()
-    stack.callback(proc.stop)
-    url = f"http://127.0.0.1:{port}"
-    proc.wait_http(f"{url}/-/ready", timeout=30)
-    return url, tsdb, proc
 
 
 def live_heap(url: str) -> int:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 import requests
+import yaml
+
+from exporters.stack.procs import ManagedProcess, find_tool, free_port
 
 # What Prometheus 2.42 sends: OpenMetrics preferred, gzip accepted.
 PROMETHEUS_HEADERS = {
@@ -105,3 +110,28 @@ def report(name: str, rows: list[ScrapeStats], ratios: dict[str, float], notes: 
     (RESULTS / f"{name}.json").write_text(
         json.dumps({"rows": [asdict(r) for r in rows], "ratios": ratios, "notes": notes}, indent=2)
     )
+
+
+def start_prometheus(
+    stack: ExitStack, run: Path, name: str, config: dict[str, Any], *extra: str
+) -> tuple[str, Path, ManagedProcess]:
+    port = free_port()
+    cfg = run / f"{name}.yml"
+    cfg.write_text(yaml.safe_dump(config))
+    tsdb = run / f"{name}-tsdb"
+    proc = ManagedProcess(
+        name,
+        [
+            find_tool("prometheus"),
+            f"--config.file={cfg}",
+            f"--storage.tsdb.path={tsdb}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-admin-api",
+            *extra,
+        ],
+        run / f"{name}.log",
+    ).start()
+    stack.callback(proc.stop)
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_http(f"{url}/-/ready", timeout=30)
+    return url, tsdb, proc
