@@ -15,7 +15,10 @@ into a node started with `--no-mining`, then mined with `evm_mine`. Measured:
    polling /metrics every millisecond, with `ws_url` and poll only (poll_interval 1s). Target p50 < 250 ms
    (with ws).
 4. Scrape latency while an endpoint hangs (a loopback TCP server that accepts and never answers), one
-   healthy and one hanging endpoint on one chain plus a chain whose only endpoint hangs. Target p99 < 5 ms.
+   healthy and one hanging endpoint on one chain plus a chain whose only endpoint hangs, measured twice:
+   by a real Prometheus scraping every 50 ms (its `scrape_duration_seconds`; the target, p99 < 5 ms, is judged
+   on this) and by a Python client (requests on a keep-alive session, which adds 1.5-2 ms of its own; the
+   peer is timed this way, its scrapes take seconds).
 5. RSS with 5 chains (5 anvil nodes, each with ws, a watched account and the watched registry) under
    traffic. Target < 120 MB.
 
@@ -56,7 +59,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from web3 import Web3
 
-from benchmarks.common import RESULTS, Target
+from benchmarks.common import RESULTS, Target, start_prometheus
 from exporters.stack.procs import ManagedProcess, find_tool, free_port
 from tests.contracts.build import ARTEFACT, load_artefact
 
@@ -507,8 +510,27 @@ def _cont(pid: int) -> None:
         pass
 
 
-def hang_phase(run: Path, stack: ExitStack, scrapes: int, peer_dir: Path | None) -> dict[str, Any]:
-    """Scrape latency while one endpoint of a chain and the only endpoint of another chain hang."""
+def prometheus_scrape_ms(stack: ExitStack, run: Path, base: str, seconds: float) -> dict[str, float]:
+    """What Prometheus itself measures (scrape_duration_seconds) scraping every 50 ms for `seconds`."""
+    config = {
+        "global": {"scrape_interval": "50ms", "scrape_timeout": "50ms"},
+        "scrape_configs": [{"job_name": "exporter", "static_configs": [{"targets": [base.removeprefix("http://")]}]}],
+    }
+    url, _, proc = start_prometheus(stack, run, "prometheus-scraper", config)
+    time.sleep(seconds + 1)
+    window = f"{int(seconds)}s"
+    query = f'scrape_duration_seconds{{job="exporter"}}[{window}]'
+    result = requests.get(f"{url}/api/v1/query", params={"query": query}, timeout=10).json()["data"]["result"]
+    proc.stop()
+    values = sorted(float(v) * 1000 for _, v in result[0]["values"])
+    return {"scrapes": len(values), "p50_ms": statistics.median(values), "p99_ms": pct(values, 0.99)}
+
+
+def hang_phase(
+    run: Path, stack: ExitStack, scrapes: int, peer_dir: Path | None, prometheus_seconds: float = 15.0
+) -> dict[str, Any]:
+    """Scrape latency while one endpoint of a chain and the only endpoint of another chain hang: from a Python
+    client (requests, keep-alive, Prometheus' headers), then as Prometheus measures it scraping every 50 ms."""
     node = Node(run, "--block-time", "1").start()
     stack.callback(node.stop)
     port = stack.enter_context(hanging_server())
@@ -545,6 +567,7 @@ def hang_phase(run: Path, stack: ExitStack, scrapes: int, peer_dir: Path | None)
         "cpu_ms_per_scrape": s.cpu_ms_per_scrape,
         "stuck_chain_timeouts": snap["timeouts"],
     }
+    out["prometheus"] = prometheus_scrape_ms(stack, run, ours.base, prometheus_seconds)
     if peer is not None:
         peer.wait_listening()
         lat = []
@@ -678,14 +701,18 @@ def main() -> int:
     row("head freshness p50 (ws)", "freshness_ws_p50_ms", traffic["freshness"]["ws"]["p50_ms"], peer_fresh, "ms")
     row("head freshness p50 (poll 1s)", None, traffic["freshness"]["poll"]["p50_ms"], unit="ms")
     peer_hang = hang.get("peer", {}).get("p99_ms")
-    row("scrape p99, endpoint hanging", "scrape_p99_ms_endpoint_hanging", hang["ours"]["p99_ms"], peer_hang, "ms")
+    # The target is judged on what Prometheus measures; a Python client adds ~2 ms of its own (the peer's
+    # scrapes, which wait on its nodes, are timed that way too).
+    prom_p99 = hang["prometheus"]["p99_ms"]
+    row("scrape p99, endpoint hanging (Prometheus)", "scrape_p99_ms_endpoint_hanging", prom_p99, unit="ms")
+    row("scrape p99, endpoint hanging (Python client)", None, hang["ours"]["p99_ms"], peer_hang, "ms")
     row("RSS, 5 chains", "rss_mb_5_chains", rss["ours_mb"], rss.get("peer_mb_5_processes"), "MB")
 
-    print(f"{'measure':<44}{'ours':>10}{'target':>10}{'':>8}{'peer':>10}{'ours/peer':>11}")
+    print(f"{'measure':<48}{'ours':>10}{'target':>10}{'':>8}{'peer':>10}{'ours/peer':>11}")
     for r in rows:
         peer_s = f"{r['peer']:>10.1f}" if r["peer"] is not None else f"{'-':>10}"
         ratio_s = f"{r['ratio_ours_to_peer']:>11.3f}" if r["ratio_ours_to_peer"] is not None else f"{'-':>11}"
-        print(f"{r['measure']:<44}{r['ours']:>10.2f}{r['target']:>10}{r['verdict']:>8}{peer_s}{ratio_s}")
+        print(f"{r['measure']:<48}{r['ours']:>10.2f}{r['target']:>10}{r['verdict']:>8}{peer_s}{ratio_s}")
     print()
     for k, v in traffic["freshness"].items():
         print(
@@ -703,7 +730,9 @@ def main() -> int:
     print(
         f"scrape with hanging endpoints: ours p50 {hang['ours']['p50_ms']:.2f} ms "
         f"over {hang['ours']['scrapes']} scrapes, "
-        f"{hang['ours']['stuck_chain_timeouts']:.0f} timeouts counted on the stuck chain"
+        f"{hang['ours']['stuck_chain_timeouts']:.0f} timeouts counted on the stuck chain; as Prometheus "
+        f"measured it: p50 {hang['prometheus']['p50_ms']:.2f} ms, p99 {hang['prometheus']['p99_ms']:.2f} ms "
+        f"over {hang['prometheus']['scrapes']} scrapes"
     )
     if "peer" in hang:
         print(

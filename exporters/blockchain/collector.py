@@ -5,21 +5,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from prometheus_client.metrics_core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    InfoMetricFamily,
-    Metric,
-)
+from prometheus_client.metrics_core import InfoMetricFamily, Metric
 
 from exporters.blockchain.state import Store
+from exporters.core.exposition import Lines
 
 EP = ["chain", "endpoint"]
 
 
-def _gauge(name: str, doc: str, labels: list[str] = EP) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc, labels=labels)
+def _gauge(name: str, doc: str, labels: list[str] = EP) -> Lines:
+    return Lines(name, doc, "gauge", labels)
+
+
+def _counter(name: str, doc: str, labels: list[str] = EP) -> Lines:
+    return Lines(name, doc, "counter", labels)
+
+
+def _histogram(name: str, doc: str, labels: list[str]) -> Lines:
+    return Lines(name, doc, "histogram", labels)
 
 
 class EndpointCollector:
@@ -43,9 +46,7 @@ class EndpointCollector:
         delay = _gauge(
             "blockchain_sync_delay_seconds", "Seconds between now (at scrape time) and the latest block's timestamp."
         )
-        changes = CounterMetricFamily(
-            "blockchain_head_changes", "Times the latest block's hash changed (new blocks and reorgs).", labels=EP
-        )
+        changes = _counter("blockchain_head_changes", "Times the latest block's hash changed (new blocks and reorgs).")
         lag = _gauge("blockchain_head_lag_blocks", "Blocks this endpoint is behind the highest endpoint of its chain.")
         safe = _gauge("blockchain_safe_block_number", "Number of the latest safe block.")
         final = _gauge("blockchain_finalized_block_number", "Number of the latest finalized block.")
@@ -60,9 +61,7 @@ class EndpointCollector:
             "blockchain_txpool_transactions", "Transactions in the node's pool (txpool_status).", [*EP, "state"]
         )
         ws = _gauge("blockchain_ws_connected", "1 while the newHeads websocket subscription is up.")
-        ws_heads = CounterMetricFamily(
-            "blockchain_ws_heads", "New heads received over the websocket subscription.", labels=EP
-        )
+        ws_heads = _counter("blockchain_ws_heads", "New heads received over the websocket subscription.")
 
         now = time.time()
         with self.store.lock:
@@ -73,26 +72,26 @@ class EndpointCollector:
                     highest[e.chain] = max(highest.get(e.chain, e.head_number), e.head_number)
             for e in endpoints:
                 lv = [e.chain, e.name]
-                up.add_metric(lv, 1.0 if e.up else 0.0)
+                up.add(lv, 1.0 if e.up else 0.0)
                 if e.last_success is not None:
-                    last.add_metric(lv, e.last_success)
+                    last.add(lv, e.last_success)
                 if e.chain_id is not None:
-                    chain_id.add_metric(lv, e.chain_id)
-                    mismatch.add_metric(lv, 1.0 if e.trusted is False else 0.0)
+                    chain_id.add(lv, e.chain_id)
+                    mismatch.add(lv, 1.0 if e.trusted is False else 0.0)
                 if e.has_ws:
-                    ws.add_metric(lv, 1.0 if e.ws_connected else 0.0)
-                    ws_heads.add_metric(lv, e.ws_heads)
+                    ws.add(lv, 1.0 if e.ws_connected else 0.0)
+                    ws_heads.add(lv, e.ws_heads)
                 if e.trusted is False:
                     continue  # what a node of another chain says about blocks means nothing here
                 # A node that went down keeps its last head: sync delay and lag keep growing, as they should.
                 if e.client_version is not None:
                     info.add_metric(lv, {"client_version": e.client_version})
                 if e.head_number is not None and e.head_timestamp is not None:
-                    head.add_metric(lv, e.head_number)
-                    head_ts.add_metric(lv, e.head_timestamp)
-                    delay.add_metric(lv, now - e.head_timestamp)
-                    lag.add_metric(lv, highest[e.chain] - e.head_number)
-                changes.add_metric(lv, e.head_changes)
+                    head.add(lv, e.head_number)
+                    head_ts.add(lv, e.head_timestamp)
+                    delay.add(lv, now - e.head_timestamp)
+                    lag.add(lv, highest[e.chain] - e.head_number)
+                changes.add(lv, e.head_changes)
                 for family, v in (
                     (safe, e.safe),
                     (final, e.finalized),
@@ -104,11 +103,11 @@ class EndpointCollector:
                     (prio, e.priority_fee),
                 ):
                     if v is not None:
-                        family.add_metric(lv, v)
+                        family.add(lv, v)
                 if e.syncing is not None:
-                    syncing.add_metric(lv, 1.0 if e.syncing else 0.0)
+                    syncing.add(lv, 1.0 if e.syncing else 0.0)
                 for state, n in sorted(e.txpool.items()):
-                    txpool.add_metric([*lv, state], n)
+                    txpool.add([*lv, state], n)
         return [
             up, last, chain_id, mismatch, info, head, head_ts, delay, changes, lag, safe, final,
             syncing, sync_cur, sync_high, peers, gas_price, base_fee, prio, txpool, ws, ws_heads,
@@ -125,16 +124,16 @@ class RpcCollector:
 
     def collect(self) -> Iterable[Metric]:
         labels = [*EP, "method"]
-        duration = HistogramMetricFamily(
+        duration = _histogram(
             "blockchain_rpc_request_duration_seconds",
             "Duration of JSON-RPC round trips; method is 'batch' for a batched request.",
-            labels=labels,
+            labels,
         )
-        errors = CounterMetricFamily(
+        errors = _counter(
             "blockchain_rpc_errors",
             "JSON-RPC errors by method and code (a JSON-RPC error code, or timeout, connect, http_<status>, "
             "bad_response, refused, closed).",
-            labels=[*labels, "code"],
+            [*labels, "code"],
         )
         supported = _gauge(
             "blockchain_rpc_method_supported",
@@ -145,11 +144,11 @@ class RpcCollector:
             for e in self.store.endpoints:
                 for method, hist in sorted(e.durations.items()):
                     buckets, total = hist.snapshot()
-                    duration.add_metric([e.chain, e.name, method], buckets, total)
+                    duration.add_histogram((e.chain, e.name, method), buckets, total)
                 for (method, code), n in sorted(e.errors.items()):
-                    errors.add_metric([e.chain, e.name, method, code], n)
+                    errors.add([e.chain, e.name, method, code], n)
                 for method, ok in sorted(e.supported.items()):
-                    supported.add_metric([e.chain, e.name, method], 1.0 if ok else 0.0)
+                    supported.add([e.chain, e.name, method], 1.0 if ok else 0.0)
         return [duration, errors, supported]
 
 
@@ -166,34 +165,30 @@ class ChainCollector:
         followed = _gauge("blockchain_followed_block_number", "Latest block the exporter has processed.", c)
         gas_used = _gauge("blockchain_block_gas_used", "Gas used by the latest processed block.", c)
         gas_limit = _gauge("blockchain_block_gas_limit", "Gas limit of the latest processed block.", c)
-        txs = CounterMetricFamily("blockchain_block_transactions", "Transactions in processed blocks.", labels=c)
-        blocks = CounterMetricFamily("blockchain_blocks_processed", "Blocks processed.", labels=c)
-        skipped = CounterMetricFamily(
-            "blockchain_blocks_skipped", "Blocks skipped because a gap exceeded max_catchup_blocks.", labels=c
-        )
-        reorgs = CounterMetricFamily("blockchain_reorgs", "Chain reorganisations seen.", labels=c)
-        depth = HistogramMetricFamily(
-            "blockchain_reorg_depth_blocks", "Blocks replaced by each reorganisation.", labels=c
-        )
+        txs = _counter("blockchain_block_transactions", "Transactions in processed blocks.", c)
+        blocks = _counter("blockchain_blocks_processed", "Blocks processed.", c)
+        skipped = _counter("blockchain_blocks_skipped", "Blocks skipped because a gap exceeded max_catchup_blocks.", c)
+        reorgs = _counter("blockchain_reorgs", "Chain reorganisations seen.", c)
+        depth = _histogram("blockchain_reorg_depth_blocks", "Blocks replaced by each reorganisation.", c)
         balance = _gauge("blockchain_account_balance_wei", "Balance of a watched account.", ["chain", "account"])
         nonce = _gauge("blockchain_account_nonce", "Transactions sent by a watched account.", ["chain", "account"])
         with self.store.lock:
             for name, s in self.store.chains.items():
                 if s.followed_number is not None:
-                    followed.add_metric([name], s.followed_number)
+                    followed.add([name], s.followed_number)
                 if s.block_gas_used is not None and s.block_gas_limit is not None:
-                    gas_used.add_metric([name], s.block_gas_used)
-                    gas_limit.add_metric([name], s.block_gas_limit)
-                txs.add_metric([name], s.block_transactions)
-                blocks.add_metric([name], s.blocks_processed)
-                skipped.add_metric([name], s.blocks_skipped)
-                reorgs.add_metric([name], s.reorgs)
+                    gas_used.add([name], s.block_gas_used)
+                    gas_limit.add([name], s.block_gas_limit)
+                txs.add([name], s.block_transactions)
+                blocks.add([name], s.blocks_processed)
+                skipped.add([name], s.blocks_skipped)
+                reorgs.add([name], s.reorgs)
                 buckets, total = s.reorg_depth.snapshot()
-                depth.add_metric([name], buckets, total)
+                depth.add_histogram((name,), buckets, total)
                 for alias, wei in sorted(s.balances.items()):
-                    balance.add_metric([name, alias], wei)
+                    balance.add([name, alias], wei)
                 for alias, n in sorted(s.nonces.items()):
-                    nonce.add_metric([name, alias], n)
+                    nonce.add([name, alias], n)
         return [followed, gas_used, gas_limit, txs, blocks, skipped, reorgs, depth, balance, nonce]
 
 
@@ -206,26 +201,26 @@ class ContractCollector:
         self.store = store
 
     def collect(self) -> Iterable[Metric]:
-        txs = CounterMetricFamily(
+        txs = _counter(
             "blockchain_transactions",
             "Transactions to a watched contract by called function and receipt status.",
-            labels=["chain", "contract", "operation", "status"],
+            ["chain", "contract", "operation", "status"],
         )
-        gas = HistogramMetricFamily(
+        gas = _histogram(
             "blockchain_gas_used",
             "Gas used by transactions to a watched contract, by called function.",
-            labels=["chain", "contract", "operation"],
+            ["chain", "contract", "operation"],
         )
-        events = CounterMetricFamily(
-            "blockchain_contract_events", "Events emitted by a watched contract.", labels=["chain", "contract", "event"]
+        events = _counter(
+            "blockchain_contract_events", "Events emitted by a watched contract.", ["chain", "contract", "event"]
         )
         with self.store.lock:
             for name, s in self.store.chains.items():
                 for (contract, op, status), n in sorted(s.transactions.items()):
-                    txs.add_metric([name, contract, op, status], n)
+                    txs.add([name, contract, op, status], n)
                 for (contract, op), hist in sorted(s.gas_used.items()):
                     buckets, total = hist.snapshot()
-                    gas.add_metric([name, contract, op], buckets, total)
+                    gas.add_histogram((name, contract, op), buckets, total)
                 for (contract, event), n in sorted(s.events.items()):
-                    events.add_metric([name, contract, event], n)
+                    events.add([name, contract, event], n)
         return [txs, gas, events]

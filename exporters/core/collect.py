@@ -16,6 +16,7 @@ from typing import Protocol
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporters import __version__
+from exporters.core.exposition import Lines, has_samples
 
 log = logging.getLogger(__name__)
 
@@ -38,28 +39,30 @@ class TimedCollectors:
         return []
 
     def collect(self) -> Iterable[Metric]:
-        duration = GaugeMetricFamily(
+        duration = Lines(
             f"{self.prefix}_scrape_collector_duration_seconds",
             "Duration of a collector scrape.",
-            labels=["collector"],
+            "gauge",
+            ["collector"],
         )
-        success = GaugeMetricFamily(
+        success = Lines(
             f"{self.prefix}_scrape_collector_success",
             "Whether a collector succeeded (1) or failed (0) on this scrape.",
-            labels=["collector"],
+            "gauge",
+            ["collector"],
         )
         out: list[Metric] = []
         for collector in self.collectors:
             start = time.perf_counter()
             try:
                 # A family without samples is only noise (HELP/TYPE lines); node_exporter omits them too.
-                out.extend(f for f in collector.collect() if f.samples)
+                out.extend(f for f in collector.collect() if has_samples(f))
                 ok = 1.0
             except Exception as exc:  # one failing collector must not fail the scrape
                 log.error("collector failed", extra={"collector": collector.name, "err": repr(exc)})
                 ok = 0.0
-            duration.add_metric([collector.name], time.perf_counter() - start)
-            success.add_metric([collector.name], ok)
+            duration.add((collector.name,), time.perf_counter() - start)
+            success.add((collector.name,), ok)
         out.append(duration)
         out.append(success)
         return out

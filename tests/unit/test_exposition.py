@@ -16,7 +16,15 @@ from prometheus_client.metrics_core import (
 from prometheus_client.openmetrics.exposition import generate_latest as client_openmetrics
 from prometheus_client.samples import Exemplar
 
-from exporters.core.exposition import _Families, encode_openmetrics, encode_text, format_value, negotiate
+from exporters.core.exposition import (
+    Lines,
+    _Families,
+    encode_openmetrics,
+    encode_text,
+    format_value,
+    has_samples,
+    negotiate,
+)
 
 
 def sample_families() -> list[Metric]:
@@ -72,3 +80,51 @@ def test_negotiation() -> None:
     assert negotiate("application/openmetrics-text;version=1.0.0,text/plain;q=0.5")[1] is True
     assert negotiate("text/plain")[1] is False
     assert negotiate("")[0].startswith("text/plain; version=0.0.4")
+
+
+def lines_and_reference() -> tuple[list[Metric], list[Metric]]:
+    """The same families built as Lines and as client_python families."""
+    gauge = Lines("demo_gauge", "Gauge.", "gauge", ["b", "a"])
+    ref_gauge = GaugeMetricFamily("demo_gauge", "Gauge.", labels=["b", "a"])
+    for values, v in ((("x", 'quote " and \\ and \n'), 1.5), (("y", "plain"), math.inf), (("z", "n"), 10**24)):
+        gauge.add(values, v)
+        ref_gauge.add_metric(list(values), v)
+    counter = Lines("demo_events", "Events.", "counter", ["kind"])
+    ref_counter = CounterMetricFamily("demo_events", "Events.", labels=["kind"])
+    counter.add(("a",), 3)
+    ref_counter.add_metric(["a"], 3)
+    plain = Lines("demo_plain", "No labels.", "gauge")
+    plain.add((), 42)
+    ref_plain = GaugeMetricFamily("demo_plain", "No labels.", value=42)
+    hist = Lines("demo_latency_seconds", "Latency.", "histogram", ["op", "chain"])
+    ref_hist = HistogramMetricFamily("demo_latency_seconds", "Latency.", labels=["op", "chain"])
+    for op in ("transfer", "z-last"):
+        buckets = [("0.1", 1.0), ("1.0", 4.0), ("+Inf", 5.0)]
+        hist.add_histogram((op, "dev"), buckets, 2.5)
+        ref_hist.add_metric([op, "dev"], buckets=buckets, sum_value=2.5)
+    empty = Lines("demo_empty", "Nothing yet.", "counter", ["k"])
+    ref_empty = CounterMetricFamily("demo_empty", "Nothing yet.", labels=["k"])
+    return [gauge, counter, plain, hist, empty], [ref_gauge, ref_counter, ref_plain, ref_hist, ref_empty]
+
+
+def test_lines_families_encode_like_client_python_in_both_formats() -> None:
+    ours, reference = lines_and_reference()
+    assert encode_text(ours) == client_text(_Families(reference))
+    assert encode_openmetrics(ours) == client_openmetrics(_Families(reference))
+
+
+def test_lines_families_still_offer_their_samples() -> None:
+    ours, reference = lines_and_reference()
+    for mine, ref in zip(ours, reference, strict=True):
+        expected = [(s.name, s.labels, float(s.value)) for s in ref.samples]
+        assert [(s.name, s.labels, s.value) for s in mine.samples] == expected
+        assert has_samples(mine) == bool(ref.samples)
+
+
+def test_lines_refuse_what_they_cannot_render() -> None:
+    with pytest.raises(ValueError, match="_total"):
+        Lines("demo_total", "Counter named with _total.", "counter")
+    with pytest.raises(ValueError, match="info"):
+        Lines("demo_build", "Info.", "info")
+    with pytest.raises(ValueError, match="1 label values for 2 label names"):
+        Lines("demo_g", "Gauge.", "gauge", ["a", "b"]).add(("x",), 1.0)
