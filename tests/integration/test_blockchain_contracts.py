@@ -205,3 +205,40 @@ def test_watched_calls_ride_along_with_the_next_tick_and_a_failed_receipt_is_ask
     with_receipts = [m for m in method_sets if "eth_getTransactionReceipt" in m or "eth_getLogs" in m]
     assert len(with_receipts) >= 5  # 3 blocks, 2 + 3 + 1 tries
     assert all("eth_getBlockByNumber" in m and "eth_syncing" in m for m in with_receipts), with_receipts
+
+
+def test_a_waiting_block_is_recorded_before_a_catch_up_behind_it(
+    start_anvil: Callable[..., Anvil], start_blockchain_exporter: Callable[..., str]
+) -> None:
+    anvil = start_anvil("--chain-id", "31337")
+    w3 = web3(anvil.url)
+    registry = deploy_registry(w3)
+    labels = {"chain": "dev", "contract": "registry"}
+    with rpc_server("flaky-receipts", anvil.url) as proxy:
+        net = network("dev", proxy.url, contracts=[registry_config(registry)], poll_interval="2s")
+        base = start_blockchain_exporter([net])
+        head = w3.eth.block_number
+        wait_scrape(base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == head, 15, "the head")
+        proxy.receipt_failures = 1  # the ride-along request fails once
+        tx = registry.functions.submitClaim(b"\x09" * 32).transact({"from": DEV_ACCOUNT})
+        block = w3.eth.wait_for_transaction_receipt(tx, timeout=20, poll_latency=0.1)["blockNumber"]
+        # Seen by a tick (head) but waiting for its receipts (not followed yet): now mine three more at once.
+        wait_scrape(
+            base,
+            lambda t: (
+                get(t, "blockchain_head_block_number", chain="dev", endpoint="a") == block
+                and get(t, "blockchain_followed_block_number", chain="dev") == block - 1
+            ),
+            8,
+            "the claim's block seen and waiting",
+        )
+        anvil.rpc("anvil_mine", "0x3")
+        text = wait_scrape(
+            base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == block + 3, 15, "the catch-up"
+        )
+        assert get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels) == 1
+        assert get(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 1
+        receipt_requests = [m for m in proxy.method_sets if "eth_getTransactionReceipt" in m]
+    # The failed ride-along, then the retry in a round trip of its own before catching up over the rest.
+    assert len(receipt_requests) == 2, receipt_requests
+    assert "eth_syncing" in receipt_requests[0] and "eth_syncing" not in receipt_requests[1]
