@@ -66,32 +66,12 @@ def families(config: BusinessConfig) -> dict[str, list[Family]]:
     return out
 
 
-def apply(event: Event, fams: list[Family], read: dict[Key, Value], write: dict[Key, Value]) -> None:
-    """Fold one event into `write`, copying entries from `read` on first touch (copy on write)."""
-    for family in fams:
-        key = (family.metric, event.labels)
-        current = write.get(key)
-        if current is None:
-            base = read.get(key)
-            current = (list(base) if isinstance(base, list) else base) if base is not None else None
-        if family.kind == "counter":
-            write[key] = (current or 0.0) + (1.0 if family.counts_events else event.value)
-        elif family.kind == "histogram":
-            hist = current if isinstance(current, list) else [0.0] * (len(family.buckets) + 3)
-            hist[bisect.bisect_left(family.buckets, event.value)] += 1
-            hist[-2] += event.value
-            hist[-1] += 1
-            write[key] = hist
-        else:
-            write[key] = max(current or 0.0, event.timestamp)
-
-
 def apply_group(
     events: list[Event], labels: tuple[str, ...], fams: list[Family], read: dict[Key, Value], write: dict[Key, Value]
 ) -> None:
-    """Fold events of one type and label set into `write` at once: one lookup per family, not per event.
-
-    The result is what apply() gives event by event (counters add in the same order)."""
+    """Fold events of one type and label set into `write`, copying entries from `read` on first
+    touch (copy on write): one lookup per family, not per event. Counters add in event order,
+    so folding a batch at once or event by event gives the same floats."""
     for family in fams:
         key = (family.metric, labels)
         current = write.get(key)

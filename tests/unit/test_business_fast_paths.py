@@ -1,7 +1,7 @@
 """The ingest's fast paths give exactly what the reference code gives, event by event.
 
 EventParser remembers validated label sets and Store folds events per label set; both exist for
-speed only, so any input must come out the same as parse_event and apply() one event at a time.
+speed only, so any input must come out the same as parse_event, and as folding one event at a time.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporters.business.events import EventParser, Rejection, parse_event
-from exporters.business.state import Aggregates, Key, Value, apply
+from exporters.business.state import Aggregates, Key, Value, apply_group
 from exporters.business.store import Store
 from exporters.core.config import load_config
 
@@ -157,8 +157,8 @@ def test_folding_per_label_set_equals_applying_event_by_event(values: list[tuple
     events = parser.parse_body(body, NOW)
     aggregates = Aggregates(CONFIG)
     expected: dict[Key, Value] = {}
-    for event in events:
-        apply(event, aggregates.families[event.type], {}, expected)
+    for event in events:  # one at a time, in order: the reference
+        apply_group([event], event.labels, aggregates.families[event.type], {}, expected)
     store = Store(CONFIG, aggregates)
     staged: dict[Key, Value] = {}
     from exporters.business.store import _Batch
