@@ -85,6 +85,7 @@ class Follower:
         self.block_receipts = True
         self._deferred: list[Deferred] = []
         self._in_flight: list[Deferred] = []
+        self._activity_failures: tuple[str, int] = ("", 0)  # first block hash of a failing group, failures
         with store.lock:
             for c in contracts:
                 for op in sorted(c.abi.operations):
@@ -186,13 +187,44 @@ class Follower:
             return len(linked) == len(blocks)
         if self._deferred:  # catching up or after a reorg: the older blocks' activity first
             await self._flush(client)
-        activity, logs = await self._contract_activity(client, linked)  # may fail: then nothing is linked
+        activity, logs = await self._activity_or_give_up(client, linked)  # may fail: then nothing is linked
         with self.store.lock:
             for block in linked:
                 self._link(block)
                 self._record(block, activity.get(block.hash, []))
             self._count_events(logs)
         return len(linked) == len(blocks)
+
+    async def _activity_or_give_up(self, client: RpcClient, blocks: Sequence[Block]) -> tuple[Activity, list[Event]]:
+        """The blocks' contract activity. A failure is raised (the next tick tries again) until the same
+        blocks failed DEFERRED_ATTEMPTS times; then each block is asked alone and one that still fails
+        is recorded without its activity, so an unreadable receipt never stops following."""
+        key = blocks[0].hash
+        try:
+            found = await self._contract_activity(client, blocks)
+        except (RpcError, ValueError):
+            failures = self._activity_failures[1] + 1 if self._activity_failures[0] == key else 1
+            self._activity_failures = (key, failures)
+            if failures < DEFERRED_ATTEMPTS:
+                raise
+        else:
+            self._activity_failures = ("", 0)
+            return found
+        self._activity_failures = ("", 0)
+        activity: Activity = {}
+        logs: list[Event] = []
+        for block in blocks:
+            try:
+                one, one_logs = await self._contract_activity(client, [block])
+            except (RpcError, ValueError) as exc:
+                log.warning(
+                    "contract activity of a block could not be read, recorded without it",
+                    extra={"chain": self.chain.name, "blocks": [block.number], "err": str(exc)[:200]},
+                )
+                continue
+            activity.update(one)
+            logs.extend(one_logs)
+        return activity, logs
 
     def _count_events(self, logs: list[Event]) -> None:
         for key in logs:

@@ -38,6 +38,8 @@ class _Server(ThreadingHTTPServer):
         self.receipt_failures = 0
         self.failed: dict[str, int] = {}
         self.method_sets: list[frozenset[str]] = []  # the methods of each HTTP request, in order
+        # mode "flaky-receipts": (method, first parameter) pairs refused every time.
+        self.refused: set[tuple[str, str]] = set()
 
     @property
     def url(self) -> str:
@@ -98,6 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
             }
         if self.server.mode == "syncing" and method == "net_peerCount":
             return {"jsonrpc": "2.0", "id": request["id"], "result": "0x7"}
+        params = request.get("params") or [None]
+        if self.server.mode == "flaky-receipts" and (method, str(params[0])) in self.server.refused:
+            return {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32000, "message": "not available"}}
         if self.server.mode == "flaky-receipts" and method == "eth_getTransactionReceipt":
             tx = str(request["params"][0])
             if self.server.failed.get(tx, 0) < self.server.receipt_failures:
@@ -113,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def rpc_server(mode: str, upstream: str | None = None) -> Iterator[_Server]:
     """mode: hang, garbage, no-batch (refuses batches, answers quantities as integers), syncing,
-    flaky-receipts (refuses each receipt `receipt_failures` times first)."""
+    flaky-receipts (refuses each receipt `receipt_failures` times first, and the calls in `refused` always)."""
     server = _Server(mode, upstream)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

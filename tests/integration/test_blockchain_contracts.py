@@ -242,3 +242,43 @@ def test_a_waiting_block_is_recorded_before_a_catch_up_behind_it(
     # The failed ride-along, then the retry in a round trip of its own before catching up over the rest.
     assert len(receipt_requests) == 2, receipt_requests
     assert "eth_syncing" in receipt_requests[0] and "eth_syncing" not in receipt_requests[1]
+
+
+def test_catching_up_over_a_block_whose_receipts_never_come(
+    start_anvil: Callable[..., Anvil], start_blockchain_exporter: Callable[..., str], procs: list, tmp_path: Path
+) -> None:
+    anvil = start_anvil("--chain-id", "31337")  # one block per transaction
+    w3 = web3(anvil.url)
+    registry = deploy_registry(w3)
+    labels = {"chain": "dev", "contract": "registry"}
+    with rpc_server("flaky-receipts", anvil.url) as proxy:
+        base = start_blockchain_exporter([network("dev", proxy.url, contracts=[registry_config(registry)])])
+        head = w3.eth.block_number
+        wait_scrape(base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == head, 15, "the head")
+        before = scrape(base)
+        exporter = psutil.Process(procs[-1].pid)
+        exporter.suspend()  # it catches up over these blocks later, through eth_getBlockReceipts
+        try:
+            sender = {"from": DEV_ACCOUNT}
+            txs = [registry.functions.submitClaim(bytes([20 + i]) * 32).transact(sender) for i in range(3)]
+            receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=20, poll_latency=0.1) for h in txs]
+            anvil.rpc("anvil_mine", "0x2")
+            # The middle claim's block never gets its receipts from this node.
+            proxy.refused = {("eth_getBlockReceipts", receipts[1]["blockHash"].to_0x_hex())}
+        finally:
+            exporter.resume()
+        last = w3.eth.block_number
+        text = wait_scrape(
+            base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == last, 20, "following past it"
+        )
+    counted = get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels)
+    assert counted == 2  # the other two claims, each once
+    assert get(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 2
+    # The block itself is still counted as processed, with its transaction.
+    processed = get(text, "blockchain_blocks_processed_total", chain="dev") - get(
+        before, "blockchain_blocks_processed_total", chain="dev"
+    )
+    assert processed == last - head
+    log = next(tmp_path.glob("blockchain-*.log")).read_text()
+    assert "contract activity of a block could not be read" in log
+    assert f"[{receipts[1]['blockNumber']}]" in log
