@@ -8,10 +8,11 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
 from exporters.business.events import Event
 from exporters.core.business_config import BusinessConfig
+from exporters.core.exposition import Lines
 
 Key = tuple[str, tuple[str, ...]]
 # A counter or gauge is a float; a histogram is [count per bucket..., count in +Inf, sum, count].
@@ -131,18 +132,9 @@ class Aggregates:
         for fams in self.families.values():
             for family in fams:
                 rows = sorted(by_metric.get(family.metric, []))
-                if family.kind == "counter":
-                    metric = CounterMetricFamily(
-                        family.metric.removesuffix("_total"), family.help, labels=list(family.labels)
-                    )
-                    for labels, value in rows:
-                        metric.add_metric(list(labels), value)  # type: ignore[arg-type]
-                elif family.kind == "gauge":
-                    metric = GaugeMetricFamily(family.metric, family.help, labels=list(family.labels))
-                    for labels, value in rows:
-                        metric.add_metric(list(labels), value)  # type: ignore[arg-type]
-                else:
-                    metric = HistogramMetricFamily(family.metric, family.help, labels=list(family.labels))
+                name = family.metric.removesuffix("_total") if family.kind == "counter" else family.metric
+                metric = Lines(name, family.help, family.kind, family.labels)
+                if family.kind == "histogram":
                     edges = [*(str(float(b)) for b in family.buckets), "+Inf"]
                     for labels, hist in rows:
                         assert isinstance(hist, list)
@@ -150,6 +142,9 @@ class Aggregates:
                         for edge, count in zip(edges, hist[:-2], strict=True):
                             cumulative += count
                             buckets.append((edge, cumulative))
-                        metric.add_metric(list(labels), buckets, sum_value=hist[-2])
+                        metric.add_histogram(labels, buckets, hist[-2])
+                else:
+                    for labels, value in rows:
+                        metric.add(labels, value)  # type: ignore[arg-type]
                 out.append(metric)
         return out
