@@ -527,7 +527,7 @@ def prometheus_scrape_ms(stack: ExitStack, run: Path, base: str, seconds: float)
 
 
 def hang_phase(
-    run: Path, stack: ExitStack, scrapes: int, peer_dir: Path | None, prometheus_seconds: float = 15.0
+    run: Path, stack: ExitStack, scrapes: int, peer_dir: Path | None, prometheus_seconds: float = 30.0
 ) -> dict[str, Any]:
     """Scrape latency while one endpoint of a chain and the only endpoint of another chain hang: from a Python
     client (requests, keep-alive, Prometheus' headers), then as Prometheus measures it scraping every 50 ms."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import gc
 import hmac
 import logging
 import time
@@ -112,10 +111,6 @@ class BusinessExporter(Exporter):
         await asyncio.to_thread(self.store.open)
         await self.sql.start()
         self._ready = True
-        # Everything loaded so far (modules, config, restored state) lives as long as the process:
-        # out of the collector's sight, a full collection no longer walks it (those pauses were the
-        # ingest's ACK p99 at full rate: 60 ms).
-        gc.freeze()
 
     async def stop(self) -> None:
         self._ready = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import gc
 import gzip
 import html
 import logging
@@ -183,6 +184,10 @@ def build_app(exporter: Exporter, web_config: WebConfig) -> web.Application:
 
     async def lifecycle(_: web.Application):  # type: ignore[no-untyped-def]
         await exporter.start()
+        # What is loaded by now (modules, config, restored state) lives as long as the process. Out
+        # of the collector's sight, collections stop walking it: their pauses were the tail of
+        # scrape latency (up to 27 ms, blockchain) and of ingest ACKs (up to 60 ms, business).
+        gc.freeze()
         yield
         await exporter.stop()
         metrics.close()
