@@ -23,12 +23,13 @@ REORG_DEPTH_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 32, 64, 128)
 class Histogram:
     """A cumulative histogram whose samples are read at scrape time (no client_python registry involved)."""
 
-    __slots__ = ("bounds", "counts", "sum")
+    __slots__ = ("_edges", "bounds", "counts", "sum")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self.bounds = tuple(float(b) for b in bounds)
         self.counts = [0] * (len(self.bounds) + 1)
         self.sum = 0.0
+        self._edges = (*(_fmt(b) for b in self.bounds), "+Inf")  # the `le` values, formatted once
 
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
@@ -36,9 +37,9 @@ class Histogram:
 
     def snapshot(self) -> tuple[list[tuple[str, float]], float]:
         buckets, total = [], 0
-        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+        for edge, count in zip(self._edges, self.counts, strict=True):
             total += count
-            buckets.append(("+Inf" if bound == float("inf") else _fmt(bound), float(total)))
+            buckets.append((edge, float(total)))
         return buckets, self.sum
 
 

@@ -38,8 +38,25 @@ class _Unsupported(Exception):
     pass
 
 
+# Values repeat from scrape to scrape (counts, bucket counts, block numbers): formatting one costs
+# more than looking it up. Zero is answered before the cache: 0.0 and -0.0 are equal keys.
+_VALUE_CACHE: dict[float, str] = {}
+
+
 def format_value(value: float) -> str:
     """client_python's floatToGoString: Go's formatting of floats, as Prometheus expects."""
+    if not value:  # 0, 0.0 and -0.0 (NaN is truthy)
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    found = _VALUE_CACHE.get(value)
+    if found is None:
+        found = _format_value(value)
+        if len(_VALUE_CACHE) >= _LABEL_CACHE_MAX:
+            _VALUE_CACHE.clear()
+        _VALUE_CACHE[value] = found
+    return found
+
+
+def _format_value(value: float) -> str:
     if value == math.inf:
         return "+Inf"
     if value == -math.inf:
@@ -104,12 +121,18 @@ class Lines(Metric):
     `samples` is still available (parsed back from the lines) for anything else that reads them.
     """
 
+    _checked: set[tuple[str, str]] = set()  # (name, type) pairs Metric.__init__ has validated
+
     def __init__(self, name: str, documentation: str, typ: str, labelnames: Sequence[str] = ()) -> None:
-        if typ not in ("counter", "gauge", "histogram"):
-            raise ValueError(f"Lines families are counters, gauges or histograms, not {typ}")
-        if typ == "counter" and name.endswith("_total"):
-            raise ValueError(f"a counter family is named without _total: {name}")
-        super().__init__(name, documentation, typ)
+        if (name, typ) in Lines._checked:  # the same families are built at every scrape: check each once
+            self.name, self.documentation, self.unit, self.type = name, documentation, "", typ
+        else:
+            if typ not in ("counter", "gauge", "histogram"):
+                raise ValueError(f"Lines families are counters, gauges or histograms, not {typ}")
+            if typ == "counter" and name.endswith("_total"):
+                raise ValueError(f"a counter family is named without _total: {name}")
+            super().__init__(name, documentation, typ)
+            Lines._checked.add((name, typ))
         self.labelnames = tuple(labelnames)
         self._le_names = (*self.labelnames, "le")
         self._sample_name = name + "_total" if typ == "counter" else name

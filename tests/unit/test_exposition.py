@@ -69,11 +69,14 @@ def test_created_samples_fall_back_in_text_format() -> None:
     assert encode_text(families) == client_text(_Families(families))
 
 
-@pytest.mark.parametrize("value", [0.0, 1.0, -2.5, 1e21, 1234567.0, 0.000123, math.inf, -math.inf])
+@pytest.mark.parametrize(
+    "value", [0.0, -0.0, 0, 1.0, -2.5, 1e21, 1234567.0, 0.000123, math.inf, -math.inf, math.nan, 7, True]
+)
 def test_value_formatting_matches(value: float) -> None:
     from prometheus_client.utils import floatToGoString
 
     assert format_value(value) == floatToGoString(value)
+    assert format_value(value) == floatToGoString(value)  # again, from the cache
 
 
 def test_negotiation() -> None:
