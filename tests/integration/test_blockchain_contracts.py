@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
+from web3 import Web3
+from web3.contract import Contract
 
 from tests.conftest import Anvil
 from tests.contracts.build import compile_source, load_artefact
@@ -158,17 +163,38 @@ def test_calls_are_counted_exactly_when_catching_up_through_block_receipts(
     assert get(text, "blockchain_reorgs_total", chain="dev") == 0
 
 
+@dataclass
+class Flaky:
+    """anvil mining one block per transaction, the registry deployed and watched through a flaky-receipts proxy."""
+
+    anvil: Anvil
+    w3: Web3
+    registry: Contract
+    proxy: Any
+    base: str
+    head: int  # followed when the exporter is ready
+
+
+@contextmanager
+def flaky_registry(
+    start_anvil: Callable[..., Anvil], start_blockchain_exporter: Callable[..., str], **net: Any
+) -> Iterator[Flaky]:
+    anvil = start_anvil("--chain-id", "31337")
+    w3 = web3(anvil.url)
+    registry = deploy_registry(w3)
+    with rpc_server("flaky-receipts", anvil.url) as proxy:
+        base = start_blockchain_exporter([network("dev", proxy.url, contracts=[registry_config(registry)], **net)])
+        head = w3.eth.block_number
+        wait_scrape(base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == head, 15, "the head")
+        yield Flaky(anvil, w3, registry, proxy, base, head)
+
+
 def test_watched_calls_ride_along_with_the_next_tick_and_a_failed_receipt_is_asked_again(
     start_anvil: Callable[..., Anvil], start_blockchain_exporter: Callable[..., str], tmp_path: Path
 ) -> None:
-    anvil = start_anvil("--chain-id", "31337")  # one block per transaction
-    w3 = web3(anvil.url)
-    registry = deploy_registry(w3)
     labels = {"chain": "dev", "contract": "registry"}
-    with rpc_server("flaky-receipts", anvil.url) as proxy:
-        base = start_blockchain_exporter([network("dev", proxy.url, contracts=[registry_config(registry)])])
-        head = w3.eth.block_number
-        wait_scrape(base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == head, 15, "the head")
+    with flaky_registry(start_anvil, start_blockchain_exporter) as f:
+        w3, registry, proxy, base = f.w3, f.registry, f.proxy, f.base
         sender = {"from": DEV_ACCOUNT}
 
         def claim(n: int) -> int:
@@ -210,15 +236,9 @@ def test_watched_calls_ride_along_with_the_next_tick_and_a_failed_receipt_is_ask
 def test_a_waiting_block_is_recorded_before_a_catch_up_behind_it(
     start_anvil: Callable[..., Anvil], start_blockchain_exporter: Callable[..., str]
 ) -> None:
-    anvil = start_anvil("--chain-id", "31337")
-    w3 = web3(anvil.url)
-    registry = deploy_registry(w3)
     labels = {"chain": "dev", "contract": "registry"}
-    with rpc_server("flaky-receipts", anvil.url) as proxy:
-        net = network("dev", proxy.url, contracts=[registry_config(registry)], poll_interval="2s")
-        base = start_blockchain_exporter([net])
-        head = w3.eth.block_number
-        wait_scrape(base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == head, 15, "the head")
+    with flaky_registry(start_anvil, start_blockchain_exporter, poll_interval="2s") as f:
+        anvil, w3, registry, proxy, base = f.anvil, f.w3, f.registry, f.proxy, f.base
         proxy.receipt_failures = 1  # the ride-along request fails once
         tx = registry.functions.submitClaim(b"\x09" * 32).transact({"from": DEV_ACCOUNT})
         block = w3.eth.wait_for_transaction_receipt(tx, timeout=20, poll_latency=0.1)["blockNumber"]
@@ -247,14 +267,9 @@ def test_a_waiting_block_is_recorded_before_a_catch_up_behind_it(
 def test_catching_up_over_a_block_whose_receipts_never_come(
     start_anvil: Callable[..., Anvil], start_blockchain_exporter: Callable[..., str], procs: list, tmp_path: Path
 ) -> None:
-    anvil = start_anvil("--chain-id", "31337")  # one block per transaction
-    w3 = web3(anvil.url)
-    registry = deploy_registry(w3)
     labels = {"chain": "dev", "contract": "registry"}
-    with rpc_server("flaky-receipts", anvil.url) as proxy:
-        base = start_blockchain_exporter([network("dev", proxy.url, contracts=[registry_config(registry)])])
-        head = w3.eth.block_number
-        wait_scrape(base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == head, 15, "the head")
+    with flaky_registry(start_anvil, start_blockchain_exporter) as f:
+        anvil, w3, registry, proxy, base, head = f.anvil, f.w3, f.registry, f.proxy, f.base, f.head
         before = scrape(base)
         exporter = psutil.Process(procs[-1].pid)
         exporter.suspend()  # it catches up over these blocks later, through eth_getBlockReceipts
