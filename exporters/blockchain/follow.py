@@ -10,7 +10,7 @@ Counters count blocks as they were seen: transactions of an orphaned block stay 
 replacing blocks are counted too (Prometheus counters cannot go down; the reorg metrics say why).
 
 At the head, a new block's watched-contract receipts and logs are not fetched in a round trip of their
-own: they ride along in the next tick's batch (`take_deferred` / `complete`), so following costs one
+own: they ride along in the next tick's batch (`batch_with_deferred`), so following costs one
 round trip per tick however many contracts are watched. Such a block is recorded (all its counters and
 `followed_number` at once) when that tick answers, and blocks after it queue behind it, so "followed
 up to N" always means everything up to N is counted.
@@ -166,7 +166,7 @@ class Follower:
     async def _process(self, client: RpcClient, blocks: Sequence[Block], defer: bool = False) -> bool:
         """Record consecutive blocks; False (nothing recorded from the break on) when one does not link.
 
-        With `defer`, full blocks' contract activity is left to the next tick's batch (see take_deferred)."""
+        With `defer`, full blocks' contract activity is left to the next tick's batch (batch_with_deferred)."""
         linked: list[Block] = []
         for block in blocks:
             if (linked and block.parent_hash != linked[-1].hash) or (not linked and not self._links(block)):
@@ -217,10 +217,7 @@ class Follower:
             try:
                 one, one_logs = await self._contract_activity(client, [block])
             except (RpcError, ValueError) as exc:
-                log.warning(
-                    "contract activity of a block could not be read, recorded without it",
-                    extra={"chain": self.chain.name, "blocks": [block.number], "err": str(exc)[:200]},
-                )
+                self._unreadable([block], exc)
                 continue
             activity.update(one)
             logs.extend(one_logs)
@@ -230,23 +227,33 @@ class Follower:
         for key in logs:
             self.chain.events[key] = self.chain.events.get(key, 0) + 1
 
+    def _unreadable(self, blocks: Sequence[Block], exc: Exception) -> None:
+        log.warning(
+            "contract activity of a block could not be read, recorded without it",
+            extra={"chain": self.chain.name, "blocks": [b.number for b in blocks], "err": str(exc)[:200]},
+        )
+
     # ---- requests that ride along in the next tick's batch
 
-    def take_deferred(self) -> list[Deferred]:
-        """Hand the waiting requests to one tick (never to two at once: they would be counted twice)."""
+    async def batch_with_deferred(self, client: RpcClient, calls: Sequence[Call]) -> list[Reply]:
+        """`calls` and the waiting requests in one round trip; records what the waiting ones brought
+        back and returns the answers to `calls`. The waiting requests are in flight meanwhile, so two
+        endpoints' ticks never both carry (and count) them; a failed round trip keeps them, in order."""
         taken, self._deferred = self._deferred, []
         self._in_flight.extend(taken)
-        return taken
+        try:
+            replies = await client.batch([*calls, *(c for d in taken for c in d.calls)])
+        except BaseException:
+            self._deferred[:0] = taken
+            raise
+        finally:
+            self._in_flight = [d for d in self._in_flight if d not in taken]
+        self._complete(taken, replies[len(calls) :])
+        return replies[: len(calls)]
 
-    def give_back(self, deferred: list[Deferred]) -> None:
-        """The tick's round trip failed: keep the requests, in order, for the next one."""
-        self._in_flight = [d for d in self._in_flight if d not in deferred]
-        self._deferred[:0] = deferred
-
-    def complete(self, deferred: list[Deferred], replies: Sequence[Reply]) -> None:
+    def _complete(self, deferred: list[Deferred], replies: Sequence[Reply]) -> None:
         """Record the blocks with what the tick brought back, in order. A request whose answer failed
         is asked again with the next tick (and the blocks behind it wait), then given up."""
-        self._in_flight = [d for d in self._in_flight if d not in deferred]
         offset = 0
         for i, item in enumerate(deferred):
             answers = replies[offset : offset + len(item.calls)]
@@ -258,10 +265,7 @@ class Follower:
                 if item.attempts < DEFERRED_ATTEMPTS:
                     self._deferred[:0] = deferred[i:]
                     return
-                log.warning(
-                    "contract activity of a block could not be read, recorded without it",
-                    extra={"chain": self.chain.name, "blocks": [b.number for b in item.blocks], "err": str(exc)[:200]},
-                )
+                self._unreadable(item.blocks, exc)
                 activity, logs = {}, []
             with self.store.lock:
                 for block in item.blocks:
@@ -271,15 +275,9 @@ class Follower:
     async def _flush(self, client: RpcClient) -> None:
         """Ask for the waiting requests now, in a round trip of their own."""
         for _ in range(DEFERRED_ATTEMPTS):
-            taken = self.take_deferred()
-            if not taken:
+            if not self._deferred:
                 return
-            try:
-                replies = await client.batch([c for d in taken for c in d.calls])
-            except BaseException:
-                self.give_back(taken)
-                raise
-            self.complete(taken, replies)
+            await self.batch_with_deferred(client, [])
 
     @property
     def has_deferred(self) -> bool:

@@ -199,21 +199,15 @@ class EndpointPoller:
             for acc in self.chain.accounts:
                 account_calls.append(Call("eth_getBalance", (acc.address, "latest")))
                 account_calls.append(Call("eth_getTransactionCount", (acc.address, "latest")))
-        # The receipts and logs of the block the last tick followed travel in this same round trip.
-        deferred = self.chain.follower.take_deferred() if leading else []
-        deferred_calls = [c for d in deferred for c in d.calls]
-        try:
-            replies = await self.client.batch(calls + account_calls + deferred_calls)
-        except BaseException:
-            self.chain.follower.give_back(deferred)
-            raise
-        self.chain.follower.complete(deferred, replies[len(calls) + len(account_calls) :])
+        if leading:  # the receipts and logs of the block the last tick followed travel in this round trip
+            replies = await self.chain.follower.batch_with_deferred(self.client, calls + account_calls)
+        else:
+            replies = await self.client.batch(calls + account_calls)
         answers = dict(zip((c.name for c in calls), replies, strict=False))
         self._note_support(answers)
         head = parse_block(answers["eth_getBlockByNumber(latest)"].value())
         values = self._read_values(answers)
-        account_replies = replies[len(calls) : len(calls) + len(account_calls)]
-        balances, nonces = self._read_accounts(account_replies) if leading else ({}, {})
+        balances, nonces = self._read_accounts(replies[len(calls) :]) if leading else ({}, {})
         with self.store.lock:
             self._apply(head, values)
             if leading:
