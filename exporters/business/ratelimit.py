@@ -17,12 +17,11 @@ class EventRateLimit:
         self.rate = rate
         self.capacity = float(burst) if burst > 0 else max(rate, 1.0)  # no burst set: one second's worth
         self._tokens = self.capacity
-        self._clock = time.monotonic
-        self._last = self._clock()
+        self._last = time.monotonic()
 
     def admit(self, events: int) -> float:
         """0 when admitted (and charged), else the seconds until a token is back."""
-        now = self._clock()
+        now = time.monotonic()
         self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
         self._last = now
         if self._tokens <= 0:

@@ -50,7 +50,7 @@ def format_value(value: float) -> str:
     found = _VALUE_CACHE.get(value)
     if found is None:
         found = _format_value(value)
-        if len(_VALUE_CACHE) >= _LABEL_CACHE_MAX:
+        if len(_VALUE_CACHE) >= _CACHE_MAX:
             _VALUE_CACHE.clear()
         _VALUE_CACHE[value] = found
     return found
@@ -78,23 +78,13 @@ def _escape_label(value: str) -> str:
 
 
 # Label sets repeat from scrape to scrape; formatting one costs more than looking it up.
-_LABEL_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
-_LABEL_CACHE_MAX = 50_000
+# (label names, label values) -> the rendered label block.
+_BLOCK_CACHE: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+_CACHE_MAX = 50_000
 
 
 def _label_string(labels: dict[str, str]) -> str:
-    key = tuple(labels.items())
-    found = _LABEL_CACHE.get(key)
-    if found is None:
-        found = "{" + ",".join(f'{k}="{_escape_label(v)}"' for k, v in sorted(labels.items())) + "}"
-        if len(_LABEL_CACHE) >= _LABEL_CACHE_MAX:
-            _LABEL_CACHE.clear()
-        _LABEL_CACHE[key] = found
-    return found
-
-
-# (label names, label values) -> the rendered label block, for Lines families.
-_BLOCK_CACHE: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+    return label_block(tuple(labels), tuple(labels.values()))
 
 
 def label_block(names: tuple[str, ...], values: tuple[str, ...]) -> str:
@@ -106,7 +96,7 @@ def label_block(names: tuple[str, ...], values: tuple[str, ...]) -> str:
             raise ValueError(f"{len(values)} label values for {len(names)} label names {names}")
         pairs = sorted(zip(names, values, strict=True))
         found = "{" + ",".join(f'{k}="{_escape_label(v)}"' for k, v in pairs) + "}" if pairs else ""
-        if len(_BLOCK_CACHE) >= _LABEL_CACHE_MAX:
+        if len(_BLOCK_CACHE) >= _CACHE_MAX:
             _BLOCK_CACHE.clear()
         _BLOCK_CACHE[key] = found
     return found
