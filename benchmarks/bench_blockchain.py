@@ -60,7 +60,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from web3 import Web3
 
 from benchmarks.common import RESULTS, Target, start_prometheus
-from exporters.stack.procs import ManagedProcess, find_tool, free_port
+from exporters.core.tools import find_tool
+from exporters.stack.procs import ManagedProcess, free_port
 from tests.contracts.build import ARTEFACT, load_artefact
 
 CHAIN_ID = 31337

@@ -40,7 +40,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.common import RESULTS
-from exporters.stack.procs import ManagedProcess, find_tool, free_port
+from exporters.core.tools import find_tool
+from exporters.stack.procs import ManagedProcess, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "bench-ingest-token"

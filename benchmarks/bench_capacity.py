@@ -45,8 +45,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from benchmarks.common import RESULTS, start_prometheus
 from benchmarks.fleet import fleet, series_count
 from exporters.business.client import BusinessClient
+from exporters.core.tools import find_tool
 from exporters.demo.contract import ARTEFACT, OPERATOR, REGISTRY_ADDRESS, TREASURY
-from exporters.stack.procs import ManagedProcess, find_tool, free_port
+from exporters.stack.procs import ManagedProcess, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "bench-capacity-token"

@@ -20,7 +20,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from benchmarks.common import Target, interleave, report
-from exporters.stack.procs import ManagedProcess, find_tool, free_port
+from exporters.core.tools import find_tool
+from exporters.stack.procs import ManagedProcess, free_port
 
 NODE_COLLECTORS = ("cpu", "loadavg", "meminfo", "filesystem", "diskstats", "netdev", "stat", "filefd")
 OUR_COLLECTORS_OFF = ("processes",)

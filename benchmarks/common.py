@@ -14,7 +14,8 @@ import psutil
 import requests
 import yaml
 
-from exporters.stack.procs import ManagedProcess, find_tool, free_port
+from exporters.core.tools import find_tool
+from exporters.stack.procs import ManagedProcess, free_port
 
 # What Prometheus 2.42 sends: OpenMetrics preferred, gzip accepted.
 PROMETHEUS_HEADERS = {

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from exporters import __version__
-from exporters.core.config import DEFAULT_CONFIG_FILE, Config, load_config
+from exporters.config import DEFAULT_CONFIG_FILE, Config, load_config
 from exporters.core.errors import ConfigError
 from exporters.core.logs import LEVELS, setup_logging
 from exporters.core.types import parse_listen_address
@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     lint = sub.add_parser("lint", help="run every check a user's CI needs: promtool rules checks and tests")
     _add_config_flag(lint)
     lint.add_argument("--root", default=".", help="the repository root (default: %(default)s)")
+    lint.add_argument(
+        "--skip-secret-files",
+        action="store_true",
+        help="do not require the *_file secrets to exist here (they live on the host that runs the stack)",
+    )
 
     stack = sub.add_parser("stack", help="the native stack (local binaries, no Docker)")
     stack_sub = stack.add_subparsers(dest="stack_command", required=True, metavar="SUBCOMMAND")
@@ -211,7 +216,7 @@ def _stack(args: argparse.Namespace, config: Config) -> int:
 
 
 def _snapshot(args: argparse.Namespace, config: Config) -> int:
-    from exporters.render.snapshot import snapshot
+    from exporters.snapshot.pages import snapshot
     from exporters.stack.topology import loopback
 
     host, port = loopback(config.prometheus.listen_address)
@@ -265,9 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "render":
             return _render(args, config)
         if args.command == "lint":
-            from exporters.lint import run_lint
+            from exporters.lint.main import run_lint
 
-            return run_lint(config, Path(args.root))
+            return run_lint(config, Path(args.root), args.skip_secret_files)
         if args.command == "blockchain":
             return _run_blockchain(args, config)
         if args.command == "stack":

@@ -12,7 +12,8 @@ import pytest
 import requests
 import yaml
 
-from exporters.stack.procs import ManagedProcess, ToolMissing, find_tool, free_port
+from exporters.core.tools import ToolMissing, find_tool
+from exporters.stack.procs import ManagedProcess, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 

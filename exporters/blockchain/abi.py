@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from eth_utils import event_abi_to_log_topic, function_abi_to_4byte_selector
 
+from exporters.config.blockchain import read_abi
+
 # Calldata that names no function of the ABI, and a plain value transfer (empty calldata).
 UNKNOWN_OPERATION = "unknown"
 TRANSFER_OPERATION = "transfer"
-
-
-def read_abi(path: Path) -> list[dict[str, Any]]:
-    """The ABI list from a plain ABI file or a compiler/Hardhat/Foundry artefact with an `abi` key."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise ValueError(f"cannot read ABI file {str(path)!r}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"ABI file {str(path)!r} is not JSON: {exc.msg} at line {exc.lineno}") from None
-    if isinstance(data, dict):
-        data = data.get("abi")
-    if not isinstance(data, list) or not all(isinstance(e, dict) and "type" in e for e in data):
-        raise ValueError(f"ABI file {str(path)!r} holds no ABI (a list of entries, or an object with an 'abi' list)")
-    return data
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from exporters.blockchain.follow import Follower, WatchedContract
 from exporters.blockchain.poller import Account, Chain, EndpointPoller
 from exporters.blockchain.state import ChainState, EndpointState, Store
 from exporters.blockchain.ws import follow_heads
+from exporters.config.blockchain import BlockchainConfig
 from exporters.core.collect import BuildInfo, TimedCollectors
-from exporters.core.config import BlockchainConfig
 from exporters.core.http import Exporter
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from exporters.blockchain.follow import Follower
 from exporters.blockchain.parse import Block, parse_block, parse_syncing, to_hash, to_int
 from exporters.blockchain.rpc import METHOD_NOT_FOUND, Call, Reply, RpcClient, RpcError, TransportError
 from exporters.blockchain.state import ChainState, EndpointState, EndpointStats, Store
-from exporters.core.config import Endpoint, Network
+from exporters.config.blockchain import Endpoint, Network
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from exporters.config.blockchain import REORG_DEPTH_BUCKETS
+
 # Seconds per JSON-RPC round trip: loopback nodes answer in ~1 ms, remote providers in 50-500 ms.
 RPC_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Gas per transaction: a transfer is 21000, a block holds up to ~36M.
 GAS_BUCKETS = (21_000, 30_000, 50_000, 75_000, 100_000, 150_000, 250_000, 500_000, 1e6, 2e6, 5e6, 1e7, 3e7)
-# Blocks replaced by a reorg: 1-2 is routine on some chains, anything deep deserves a page.
-REORG_DEPTH_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 32, 64, 128)
 
 
 class Histogram:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from exporters.core.business_config import BusinessConfig, EventType
+from exporters.config.business import BusinessConfig, EventType
 
 MAX_ID_LENGTH = 128
 _FIELDS = frozenset({"type", "labels", "value", "id", "timestamp"})

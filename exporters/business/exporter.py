@@ -20,7 +20,7 @@ from exporters.business.ratelimit import EventRateLimit
 from exporters.business.sql import SQLSources, driver_problems
 from exporters.business.state import Aggregates
 from exporters.business.store import COMMIT_BUCKETS, Store
-from exporters.core.business_config import BusinessConfig
+from exporters.config.business import BusinessConfig
 from exporters.core.collect import BuildInfo, TimedCollectors
 from exporters.core.errors import ConfigError
 from exporters.core.http import Exporter

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporters.core.business_config import BusinessConfig
+from exporters.config.business import BusinessConfig
 
 ERROR_REASONS = {
     "400": ["bad_json"],

@@ -35,7 +35,7 @@ from typing import Any
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporters.core.business_config import BusinessConfig, SQLQuery, SQLSource, sqlite_path
+from exporters.config.business import BusinessConfig, SQLQuery, SQLSource, sqlite_path
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from prometheus_client.metrics_core import Metric
 
 from exporters.business.events import Event
-from exporters.core.business_config import BusinessConfig
+from exporters.config.business import BusinessConfig
 from exporters.core.exposition import Lines
 
 Key = tuple[str, tuple[str, ...]]

@@ -25,7 +25,7 @@ import orjson
 
 from exporters.business.events import Event, Rejection
 from exporters.business.state import Aggregates, Key, Value, apply_group
-from exporters.core.business_config import BusinessConfig
+from exporters.config.business import BusinessConfig
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ with key paths, raised at start so a bad cert never surfaces as a failed scrape 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ssl
 import threading
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Literal
 import bcrypt
 from pydantic import ConfigDict, ValidationError, field_validator
 
-from exporters.core.config import Strict, format_validation_error, load_yaml
 from exporters.core.errors import ConfigError
+from exporters.core.models import Strict, format_validation_error, load_yaml
 
 ClientAuth = Literal[
     "NoClientCert",
@@ -165,7 +164,3 @@ class BasicAuthChecker:
                     self._ok.clear()
                 self._ok.add(key)
         return ok
-
-
-def constant_time_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from exporters.core.config import Config
+from exporters.config import Config
 from exporters.render.links import DASHBOARD_UIDS
 from exporters.render.rules import jinja_env, template_context
 
@@ -20,7 +20,6 @@ TEMPLATE_DIR = Path("dashboards/templates")
 SCHEMA_VERSION = 39  # Grafana 11
 DATASOURCE_UID = "alischain-prometheus"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-PANEL_TYPES = {"timeseries", "stat", "gauge", "bargauge", "table", "row"}
 GRID_WIDTH = 24
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporters.core.alerting import AlertingConfig
+from exporters.config.alerting import AlertingConfig
 
 # Stable, deterministic, at most 40 characters (Grafana's limit).
 DASHBOARD_UIDS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from exporters.core.config import Config
+from exporters.config import Config
 from exporters.render.dashboards import render_dashboards
 from exporters.render.provisioning import render_provisioning
 from exporters.render.rules import render_rules

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from exporters.core.alerting import AlertingConfig
-from exporters.core.config import Config
+from exporters.config import Config
+from exporters.config.alerting import AlertingConfig
 from exporters.core.types import format_duration
 from exporters.render.rules import HEADER, dump_yaml, jinja_env
 

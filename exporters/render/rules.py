@@ -14,8 +14,8 @@ from typing import Any
 import jinja2
 import yaml
 
-from exporters.core.alerting import AlertingConfig
-from exporters.core.config import Config
+from exporters.config import Config
+from exporters.config.alerting import AlertingConfig
 from exporters.core.types import format_duration
 from exporters.render.links import dashboard_url, runbook_url
 

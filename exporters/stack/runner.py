@@ -17,10 +17,11 @@ import psutil
 import requests
 import yaml
 
-from exporters.core.config import Config, parse_config
+from exporters.config import Config, parse_config
 from exporters.core.signals import StopOnSignal
+from exporters.core.tools import REPO_ROOT, ToolMissing
 from exporters.render.main import render_all, write
-from exporters.stack.procs import REPO_ROOT, ManagedProcess, ToolMissing, port_in_use
+from exporters.stack.procs import ManagedProcess, port_in_use
 from exporters.stack.state import Started, load, save
 from exporters.stack.topology import Component, components, effective_config, loopback
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exporters.core.config import Config, parse_config
+from exporters.config import Config, parse_config
+from exporters.core.tools import find_tool
 from exporters.core.types import format_duration, split_listen_address
 from exporters.demo.contract import ARTEFACT, OPERATOR, REGISTRY_ADDRESS, TREASURY
-from exporters.stack.procs import find_tool
 
 ALISMON = [sys.executable, "-m", "exporters.cli"]
 AGENT_NAME = "node-agent-1"

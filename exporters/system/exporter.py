@@ -6,8 +6,8 @@ from collections.abc import Collection
 
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 
+from exporters.config.system import SystemConfig
 from exporters.core.collect import BuildInfo, SubCollector, TimedCollectors
-from exporters.core.config import SystemConfig
 from exporters.core.http import Exporter
 from exporters.system.filesystem import FilesystemCollector
 from exporters.system.filters import NameFilter

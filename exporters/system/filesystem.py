@@ -19,7 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import psutil
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from exporters.core.config import FilesystemConfig
+from exporters.config.system import FilesystemConfig
 
 log = logging.getLogger(__name__)
 

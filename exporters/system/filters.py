@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-from exporters.core.config import DeviceFilter
+from exporters.config.system import DeviceFilter
 
 
 class NameFilter:
@@ -24,9 +22,3 @@ class NameFilter:
         if self._include is not None and not self._include.search(name):
             return False
         return not (self._exclude is not None and self._exclude.search(name))
-
-
-def regex_filter(pattern: str) -> NameFilter:
-    """A filter that keeps names NOT matching `pattern`."""
-    re.compile(pattern)
-    return NameFilter(DeviceFilter(exclude=pattern))

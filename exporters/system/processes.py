@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporters.core.config import WatchedProcess
+from exporters.config.system import WatchedProcess
 
 
 class _Matcher:

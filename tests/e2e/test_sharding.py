@@ -9,7 +9,7 @@ import requests
 import yaml
 
 from benchmarks.fleet import fleet, series_count
-from exporters.core.config import parse_config
+from exporters.config import parse_config
 from exporters.render.main import render_all, write
 from exporters.stack.procs import ManagedProcess, free_port
 from tests.conftest import REPO, tool

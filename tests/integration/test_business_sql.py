@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from exporters.business.sql import SQLSources
-from exporters.core.config import parse_config
+from exporters.config import parse_config
 from exporters.stack.procs import ManagedProcess
 from tests.business_util import TOKEN, Business, start_business
 from tests.conftest import tool, write_config

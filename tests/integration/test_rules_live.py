@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import requests
 
-from exporters.core.config import load_config
-from exporters.rulecheck import load_rules
+from exporters.config import load_config
+from exporters.lint.rules import load_rules
 from tests.conftest import REPO
 from tests.helpers import prom_query, wait_for
 

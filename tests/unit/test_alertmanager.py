@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporters.core.config import parse_config
-from exporters.provcheck import missing_secret_files
+from exporters.config import parse_config
+from exporters.lint.provisioning import missing_secret_files
 from exporters.render.provisioning import alertmanager_config
 from tests.conftest import REPO, tool
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from exporters.core.config import parse_config
+from exporters.config import parse_config
 from exporters.render.provisioning import prometheus_config, target_files
 
 PEERS = ["alertmanager-1:9093", "alertmanager-2:9093", "alertmanager-3:9093"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from exporters.core.config import parse_config
+from exporters.config import parse_config
 from exporters.core.errors import ConfigError
 
 ADDR = "0x" + "ab" * 20

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from exporters.business.events import EventParser, Rejection, parse_event
 from exporters.business.state import Aggregates, Key, Value, apply_group
 from exporters.business.store import Store
-from exporters.core.config import load_config
+from exporters.config import load_config
 
 CONFIG = load_config(Path(__file__).resolve().parents[2] / "config.yml").business
 NOW = 1_800_000_000.0

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from exporters.core.config import parse_config
+from exporters.config import parse_config
 from exporters.core.errors import ConfigError
 
 
@@ -86,7 +86,7 @@ def test_duplicate_metrics_and_names() -> None:
 def test_query_fields() -> None:
     q = {"name": "q", "metric": "app_pending", "sql": "SELECT 1"}
     assert problems(src(queries=[{**q, "label_columns": ["type", "type"]}])) == [
-        "business.sql_sources[0].queries[0].label_columns: label columns must be unique"
+        "business.sql_sources[0].queries[0].label_columns: label columns must be unique, repeated: type"
     ]
     assert problems(src(queries=[{**q, "label_columns": ["value"]}])) == [
         "business.sql_sources[0].queries[0]: value_column 'value' is also a label column"

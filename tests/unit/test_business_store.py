@@ -9,7 +9,7 @@ from pathlib import Path
 from exporters.business.events import parse_body
 from exporters.business.state import Aggregates
 from exporters.business.store import Store
-from exporters.core.config import parse_config
+from exporters.config import parse_config
 
 
 def open_store(path: Path, max_ids: int = 1000) -> Store:

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from exporters.core.config import load_config, load_yaml, parse_config
+from exporters.config import load_config, parse_config
 from exporters.core.interpolate import interpolate as interpolate_config
+from exporters.core.models import load_yaml
 from tests.conftest import REPO, tool
 
 COMPOSE_DIR = REPO / "compose"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from exporters.core.config import load_config, parse_config
+from exporters.config import load_config, parse_config
 from exporters.core.errors import ConfigError
 from exporters.core.interpolate import interpolate
 from exporters.core.types import format_duration, parse_duration
@@ -105,7 +105,7 @@ def test_every_problem_is_reported_once_per_line() -> None:
 
 def test_duplicate_names_refused() -> None:
     errs = problems({"blockchain": {"networks": [_network("a"), _network("a")]}})
-    assert errs == ["blockchain.networks: network names must be unique"]
+    assert errs == ["blockchain.networks: network names must be unique, repeated: a"]
 
 
 def test_secret_from_file(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel
 
-from exporters.core.config import Config
+from exporters.config import Config
 from tests.conftest import REPO
 
 DOC = REPO / "docs/configuration.md"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from exporters.core.config import parse_config
-from exporters.dashlint import dropped_keys, lint_dashboard, lint_dashboard_files, sdk_round_trip
+from exporters.config import parse_config
+from exporters.lint.dashboards import dropped_keys, lint_dashboard, lint_dashboard_files, sdk_round_trip
+from exporters.lint.rules import load_rules
 from exporters.render.dashboards import render_dashboards
 from exporters.render.links import DASHBOARD_UIDS
-from exporters.rulecheck import load_rules
 from tests.conftest import REPO, tool
 from tests.dashboards_util import load, panel_queries
 

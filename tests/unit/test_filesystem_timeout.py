@@ -12,7 +12,7 @@ import time
 
 import psutil
 
-from exporters.core.config import FilesystemConfig
+from exporters.config.system import FilesystemConfig
 from exporters.system.filesystem import FilesystemCollector
 from tests.helpers import wait_for
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporters.core.config import parse_config
+from exporters.config import parse_config
 from exporters.core.errors import ConfigError
 from exporters.render.main import render_all, write
 from tests.conftest import REPO, tool

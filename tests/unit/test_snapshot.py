@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporters.render.snapshot import Series, fmt_value, legend, substitute, svg_chart, variables
+from exporters.snapshot.pages import Series, fmt_value, legend, substitute, svg_chart, variables
 
 
 def test_variables_take_the_dashboard_defaults() -> None:

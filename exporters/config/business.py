@@ -15,14 +15,11 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator as _BeforeValidator
 from pydantic import Field, field_validator, model_validator
 
-from exporters.core.config_base import Strict
-from exporters.core.secrets import exactly_one_secret as _exactly_one_secret
-from exporters.core.secrets import read_secret
+from exporters.config.fields import EventName, LabelName, MetricName, unique
+from exporters.core.models import Strict
+from exporters.core.secrets import exactly_one_secret, read_secret
 from exporters.core.types import Duration
 
-_METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
-_LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$"
-_EVENT_NAME = r"^[a-z][a-z0-9_]{0,63}$"
 # The exporter's own families; an event metric may not take one of these names.
 BUSINESS_RESERVED_PREFIXES = (
     "business_events_",
@@ -54,7 +51,6 @@ def parse_byte_size(value: object) -> int:
 
 
 ByteSize = Annotated[int, _BeforeValidator(parse_byte_size)]
-LabelName = Annotated[str, Field(pattern=_LABEL_NAME)]
 
 
 def _label_shorthand(value: object) -> object:
@@ -75,8 +71,7 @@ class LabelRule(Strict):
         if self.values is not None:
             if not self.values:
                 raise ValueError("values must not be empty")
-            if len(set(self.values)) != len(self.values):
-                raise ValueError("values must be unique")
+            unique(self.values, "values")
             if any(v == "" for v in self.values):
                 raise ValueError("values must not be empty strings")
         return self
@@ -95,7 +90,7 @@ def _check_buckets(v: list[float]) -> list[float]:
 class ObserveHistogram(Strict):
     """A histogram attached to a counter event: the event's value is observed here, the counter counts events."""
 
-    metric: str = Field(pattern=_METRIC_NAME)
+    metric: MetricName
     help: str = ""
     buckets: list[float] = list(DEFAULT_HISTOGRAM_BUCKETS)
 
@@ -108,17 +103,15 @@ class ObserveHistogram(Strict):
 class LastSeenGauge(Strict):
     """A gauge holding the newest event timestamp (Unix seconds) per label set."""
 
-    metric: str = Field(pattern=_METRIC_NAME)
+    metric: MetricName
     help: str = ""
 
 
 class EventType(Strict):
     kind: Literal["counter", "histogram"]
-    metric: str = Field(pattern=_METRIC_NAME)
+    metric: MetricName
     help: str = ""
-    labels: dict[
-        Annotated[str, Field(pattern=_LABEL_NAME)], Annotated[LabelRule, _BeforeValidator(_label_shorthand)]
-    ] = {}
+    labels: dict[LabelName, Annotated[LabelRule, _BeforeValidator(_label_shorthand)]] = {}
     buckets: list[float] | None = None
     observe: ObserveHistogram | None = None
     last_seen: LastSeenGauge | None = None
@@ -186,8 +179,8 @@ class IngestLimits(Strict):
 class SQLQuery(Strict):
     """One read-only query whose rows become samples of a gauge: labels from columns, value from a column."""
 
-    name: str = Field(pattern=_EVENT_NAME)
-    metric: str = Field(pattern=_METRIC_NAME)
+    name: EventName
+    metric: MetricName
     help: str = ""
     sql: str = Field(min_length=1)
     value_column: str = "value"
@@ -205,8 +198,7 @@ class SQLQuery(Strict):
     @field_validator("label_columns")
     @classmethod
     def _labels(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("label columns must be unique")
+        unique(v, "label columns")
         if any(name.startswith("__") for name in v):
             raise ValueError("label names may not start with __")
         return v
@@ -230,7 +222,7 @@ def sqlite_path(url: str) -> Path:
 
 
 class SQLSource(Strict):
-    name: str = Field(pattern=_EVENT_NAME)
+    name: EventName
     # sqlite:///relative/path.db, sqlite:////absolute/path.db, or postgresql://... (needs psycopg installed)
     url: str | None = None
     url_file: Path | None = None
@@ -241,15 +233,12 @@ class SQLSource(Strict):
     @field_validator("queries")
     @classmethod
     def _unique_queries(cls, v: list[SQLQuery]) -> list[SQLQuery]:
-        names = [q.name for q in v]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"query names must be unique within a source, repeated: {', '.join(dupes)}")
+        unique([q.name for q in v], "query names", "within a source")
         return v
 
     @model_validator(mode="after")
     def _secret(self) -> SQLSource:
-        _exactly_one_secret(self, "url")
+        exactly_one_secret(self, "url")
         url = read_secret(self.url, self.url_file, "url")
         if url is None:
             raise ValueError("set url or url_file")
@@ -275,7 +264,7 @@ class SQLSource(Strict):
 
 
 class BusinessConfig(Strict):
-    events: dict[Annotated[str, Field(pattern=_EVENT_NAME)], EventType] = {}
+    events: dict[EventName, EventType] = {}
     store: BusinessStore = BusinessStore()
     auth_token: str | None = None
     auth_token_file: Path | None = None
@@ -287,7 +276,7 @@ class BusinessConfig(Strict):
 
     @model_validator(mode="after")
     def _checks(self) -> BusinessConfig:
-        _exactly_one_secret(self, "auth_token")
+        exactly_one_secret(self, "auth_token")
         read_secret(self.auth_token, self.auth_token_file, "auth_token")
         seen: dict[str, str] = {}
         for event, spec in self.events.items():
@@ -295,10 +284,7 @@ class BusinessConfig(Strict):
                 if name in seen:
                     raise ValueError(f"events.{event}: metric {name!r} is already used by {seen[name]}")
                 seen[name] = f"events.{event}"
-        names = [s.name for s in self.sql_sources]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"sql_sources: source names must be unique, repeated: {', '.join(dupes)}")
+        unique([s.name for s in self.sql_sources], "sql_sources: source names")
         for i, source in enumerate(self.sql_sources):
             for j, query in enumerate(source.queries):
                 where = f"sql_sources[{i}].queries[{j}].metric"

@@ -11,7 +11,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from exporters.core.config_base import Strict
+from exporters.config.blockchain import REORG_DEPTH_BUCKETS
+from exporters.config.fields import ChannelName, HttpUrl, JobName, unique
+from exporters.core.models import Strict
 from exporters.core.types import Duration
 
 Severity = Literal["critical", "warning", "info"]
@@ -72,7 +74,7 @@ class ConfigReloadFailedAlert(Alert):
 
 
 class SystemOverloadAlert(Alert):
-    """The seed's alert: cpu or memory use above a ratio for a while."""
+    """CPU or memory use above a ratio for a while: the host cannot take more work."""
 
     for_: Duration = Field(default=600.0, alias="for")
     severity: Severity = "critical"
@@ -144,7 +146,7 @@ class WatchedProcessDownAlert(Alert):
 
 
 class HighFailureRateAlert(Alert):
-    """The seed's alert: the share of verifications that fail, over the rate window."""
+    """The share of verifications that fail, over the rate window."""
 
     for_: Duration = Field(default=300.0, alias="for")
     ratio: float = Field(default=0.10, gt=0, le=1)
@@ -165,9 +167,6 @@ class BusinessStoreErrorsAlert(Alert):
 
 # ---- blockchain
 
-# Bucket bounds of blockchain_reorg_depth_blocks: "deeper than N" is read from the bucket le=N.
-REORG_DEPTH_BOUNDS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 32, 64, 128)
-
 
 class BlockchainEndpointDownAlert(Alert):
     for_: Duration = Field(default=120.0, alias="for")
@@ -180,7 +179,7 @@ class BlockchainChainIdMismatchAlert(Alert):
 
 
 class BlockchainSyncAlert(Alert):
-    """The seed's alert: a node's latest block is older than this."""
+    """A node's latest block is older than this: it has fallen behind the chain."""
 
     for_: Duration = Field(default=300.0, alias="for")
     severity: Severity = "critical"
@@ -217,8 +216,8 @@ class BlockchainReorgDeepAlert(Alert):
     @field_validator("depth_blocks")
     @classmethod
     def _a_bucket_bound(cls, v: int) -> int:
-        if v not in REORG_DEPTH_BOUNDS:
-            raise ValueError(f"must be one of the reorg depth buckets {', '.join(map(str, REORG_DEPTH_BOUNDS))}")
+        if v not in REORG_DEPTH_BUCKETS:
+            raise ValueError(f"must be one of the reorg depth buckets {', '.join(map(str, REORG_DEPTH_BUCKETS))}")
         return v
 
 
@@ -302,17 +301,17 @@ class Alerts(Strict):
 class Jobs(Strict):
     """Prometheus job names: the selectors every rule and dashboard uses."""
 
-    system: str = Field(default="alismon-system", pattern=r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")
-    blockchain: str = Field(default="alismon-blockchain", pattern=r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")
-    business: str = Field(default="alismon-business", pattern=r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")
-    prometheus: str = Field(default="prometheus", pattern=r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")
-    alertmanager: str = Field(default="alertmanager", pattern=r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")
+    system: JobName = "alismon-system"
+    blockchain: JobName = "alismon-blockchain"
+    business: JobName = "alismon-business"
+    prometheus: JobName = "prometheus"
+    alertmanager: JobName = "alertmanager"
     # The shard Prometheus servers, as the central Prometheus of a scaled-out setup scrapes them.
-    prometheus_shards: str = Field(default="prometheus-shards", pattern=r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")
+    prometheus_shards: JobName = "prometheus-shards"
 
 
 class SlackChannel(Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    name: ChannelName
     # The webhook URL is a secret: Alertmanager reads it from this file; it never appears in rendered files.
     api_url_file: str
     channel: str | None = None
@@ -320,7 +319,7 @@ class SlackChannel(Strict):
 
 
 class EmailChannel(Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    name: ChannelName
     to: list[str] = Field(min_length=1)
     from_: str = Field(alias="from")
     smarthost: str = Field(pattern=r"^[^:\s]+:\d+$")
@@ -357,10 +356,7 @@ class NotificationChannels(Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> NotificationChannels:
-        names = [c.name for c in self.slack] + [c.name for c in self.email]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"channel names must be unique, repeated: {', '.join(dupes)}")
+        unique([c.name for c in self.slack] + [c.name for c in self.email], "channel names")
         return self
 
 
@@ -378,14 +374,12 @@ class Routing(Strict):
 class AlertingConfig(Strict):
     jobs: Jobs = Jobs()
     # Where runbooks are read (docs/runbooks/<AlertName>.md is appended) and Grafana is reached.
-    runbook_base_url: str = Field(
-        default="https://github.com/alischain/alischain-monitoring/blob/main/docs/runbooks", pattern=r"^https?://"
-    )
-    grafana_url: str = Field(default="http://localhost:3000", pattern=r"^https?://")
+    runbook_base_url: HttpUrl = "https://github.com/alischain/alischain-monitoring/blob/main/docs/runbooks"
+    grafana_url: HttpUrl = "http://localhost:3000"
     # The window of the rates the rules use; at least four scrape intervals.
     rate_window: Duration = 300.0
     # The address on-call uses to reach Alertmanager (silence links in messages).
-    alertmanager_url: str = Field(default="http://localhost:9093", pattern=r"^https?://")
+    alertmanager_url: HttpUrl = "http://localhost:9093"
     alerts: Alerts = Alerts()
     notification_channels: NotificationChannels = NotificationChannels()
     routing: Routing = Routing()

@@ -1,4 +1,4 @@
-"""`alismon lint`: the checks a user's CI runs on the generated rules."""
+"""`alismon lint`: every check a user's CI runs on the generated rules, dashboards and provisioning."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from exporters.core.config import Config
-from exporters.dashlint import dropped_keys, lint_dashboard_files, sdk_round_trip
+from exporters.config import Config
+from exporters.core.tools import ToolMissing, find_tool
+from exporters.lint.dashboards import dropped_keys, lint_dashboard_files, sdk_round_trip
+from exporters.lint.provisioning import missing_secret_files
+from exporters.lint.rules import check_alerts, check_coverage
 from exporters.render.main import render_all, stale
-from exporters.rulecheck import check_alerts, check_coverage
-from exporters.stack.procs import ToolMissing, find_tool
 
 
 def _run(title: str, argv: list[str]) -> bool:
@@ -42,7 +43,16 @@ def _round_trip_problems(root: Path) -> list[str]:
         return ["grafana-foundation-sdk is not installed: pip install 'grafana-foundation-sdk==1769699379!11.6.0'"]
 
 
-def run_lint(config: Config, root: Path) -> int:
+def _secret_files(root: Path, skip: bool) -> bool:
+    title = "secret files named by the Prometheus and Alertmanager configs exist"
+    if skip:
+        print(f"skip {title} (--skip-secret-files: they live on the host that runs the stack)")
+        return True
+    configs = [root / "provisioning/alertmanager/alertmanager.yml", root / "provisioning/prometheus/prometheus.yml"]
+    return _report(title, [problem for path in configs for problem in missing_secret_files(path)])
+
+
+def run_lint(config: Config, root: Path, skip_secret_files: bool = False) -> int:
     try:
         promtool, amtool = find_tool("promtool"), find_tool("amtool")
     except ToolMissing as exc:
@@ -74,6 +84,7 @@ def run_lint(config: Config, root: Path) -> int:
             "amtool check-config (provisioning/alertmanager/alertmanager.yml)",
             [amtool, "check-config", str(root / "provisioning/alertmanager/alertmanager.yml")],
         ),
+        _secret_files(root, skip_secret_files),
         _report(
             "dashboards: variables, ids, layout, units, datasource, rate interval",
             lint_dashboard_files(root / "dashboards"),

@@ -1,0 +1,15 @@
+"""The `stack` section: the native stack (`alismon stack`), where it keeps its state and what it adds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exporters.core.models import Strict
+from exporters.core.types import ListenAddress
+
+
+class StackConfig(Strict):
+    run_dir: Path = Path(".run")
+    alertmanager_listen_address: ListenAddress = "127.0.0.1:9093"
+    # The local anvil chain of `alismon stack up --demo`.
+    demo_chain_listen_address: ListenAddress = "127.0.0.1:8545"

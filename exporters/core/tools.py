@@ -1,0 +1,35 @@
+"""Where the external programs the project runs are found, and how to install one that is missing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+# Where `scripts/setup` puts anvil; Debian's packages put the rest on PATH.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INSTALL_HINTS = {
+    "prometheus": "apt-get install -y --no-install-recommends prometheus (or run ./scripts/setup)",
+    "promtool": "apt-get install -y --no-install-recommends prometheus (or run ./scripts/setup)",
+    "prometheus-alertmanager": "apt-get install -y --no-install-recommends prometheus-alertmanager",
+    "amtool": "apt-get install -y --no-install-recommends prometheus-alertmanager",
+    "prometheus-node-exporter": "apt-get install -y --no-install-recommends prometheus-node-exporter",
+    "prometheus-pushgateway": "apt-get install -y --no-install-recommends prometheus-pushgateway",
+    "docker-compose": "apt-get install -y --no-install-recommends docker-compose",
+    "anvil": "npm install --prefix .tools @foundry-rs/anvil-linux-amd64 (or run ./scripts/setup)",
+}
+
+
+class ToolMissing(RuntimeError):
+    pass
+
+
+def find_tool(name: str) -> str:
+    """Absolute path of a tool, or ToolMissing saying how to install it."""
+    if name == "anvil":
+        local = REPO_ROOT / ".tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+        if local.exists():
+            return str(local)
+    found = shutil.which(name)
+    if found is None:
+        raise ToolMissing(f"{name} is not installed: {INSTALL_HINTS.get(name, 'run ./scripts/setup')}")
+    return found

@@ -1,0 +1,1 @@
+"""`alismon snapshot`: the dashboards as static HTML pages, for stacks without Grafana."""
