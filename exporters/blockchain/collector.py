@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from prometheus_client.metrics_core import InfoMetricFamily, Metric
 
-from exporters.blockchain.state import Store
+from exporters.blockchain.readings import Readings
 from exporters.core.exposition import Lines
 
 EP = ["chain", "endpoint"]
@@ -30,7 +30,7 @@ class EndpointCollector:
 
     name = "endpoints"
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Readings) -> None:
         self.store = store
 
     def collect(self) -> Iterable[Metric]:
@@ -119,7 +119,7 @@ class RpcCollector:
 
     name = "rpc"
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Readings) -> None:
         self.store = store
 
     def collect(self) -> Iterable[Metric]:
@@ -157,7 +157,7 @@ class ChainCollector:
 
     name = "chains"
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Readings) -> None:
         self.store = store
 
     def collect(self) -> Iterable[Metric]:
@@ -197,7 +197,7 @@ class ContractCollector:
 
     name = "contracts"
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Readings) -> None:
         self.store = store
 
     def collect(self) -> Iterable[Metric]:

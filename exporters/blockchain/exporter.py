@@ -11,7 +11,7 @@ from exporters.blockchain.abi import ContractABI
 from exporters.blockchain.collector import ChainCollector, ContractCollector, EndpointCollector, RpcCollector
 from exporters.blockchain.follow import Follower, WatchedContract
 from exporters.blockchain.poller import Account, Chain, EndpointPoller
-from exporters.blockchain.state import ChainState, EndpointState, Store
+from exporters.blockchain.readings import ChainState, EndpointState, Readings
 from exporters.blockchain.ws import follow_heads
 from exporters.config.blockchain import BlockchainConfig
 from exporters.core.collect import BuildInfo, TimedCollectors
@@ -20,7 +20,7 @@ from exporters.core.http import Exporter
 log = logging.getLogger(__name__)
 
 
-def build_chains(config: BlockchainConfig, store: Store) -> list[Chain]:
+def build_chains(config: BlockchainConfig, store: Readings) -> list[Chain]:
     chains = []
     for net in config.networks:
         store.chains[net.name] = ChainState(net.name)
@@ -44,7 +44,7 @@ class BlockchainExporter(Exporter):
 
     def __init__(self, config: BlockchainConfig, runtime_metrics: bool = False) -> None:
         super().__init__()
-        self.store = Store()
+        self.store = Readings()
         self.chains = build_chains(config, self.store)
         self._tasks: list[asyncio.Task[None]] = []
         self.registry.register(BuildInfo(self.name))

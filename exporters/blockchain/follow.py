@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from exporters.blockchain.abi import ContractABI
 from exporters.blockchain.parse import Block, bloom_may_contain, parse_block, to_hash, to_int
+from exporters.blockchain.readings import GAS_BUCKETS, ChainState, Histogram, Readings
 from exporters.blockchain.rpc import METHOD_NOT_FOUND, Call, Reply, RpcClient, RpcError
-from exporters.blockchain.state import GAS_BUCKETS, ChainState, Histogram, Store
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ DEFERRED_ATTEMPTS = 3
 
 # Per block hash: (contract alias, operation, receipt) of each call to a watched contract.
 Activity = dict[str, list[tuple[str, str, dict]]]
-Event = tuple[str, str]  # contract alias, event name
+ContractEvent = tuple[str, str]  # contract alias, event name
 
 
 # block hash, tx hash, contract alias, operation: one per call to a watched contract, in request order.
@@ -71,7 +71,9 @@ def _chunks(numbers: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 
 
 class Follower:
-    def __init__(self, store: Store, chain: ChainState, contracts: Sequence[WatchedContract], max_catchup: int) -> None:
+    def __init__(
+        self, store: Readings, chain: ChainState, contracts: Sequence[WatchedContract], max_catchup: int
+    ) -> None:
         self.store = store
         self.chain = chain
         self.contracts = {c.address: c for c in contracts}
@@ -195,7 +197,9 @@ class Follower:
             self._count_events(logs)
         return len(linked) == len(blocks)
 
-    async def _activity_or_give_up(self, client: RpcClient, blocks: Sequence[Block]) -> tuple[Activity, list[Event]]:
+    async def _activity_or_give_up(
+        self, client: RpcClient, blocks: Sequence[Block]
+    ) -> tuple[Activity, list[ContractEvent]]:
         """The blocks' contract activity. A failure is raised (the next tick tries again) until the same
         blocks failed DEFERRED_ATTEMPTS times; then each block is asked alone and one that still fails
         is recorded without its activity, so an unreadable receipt never stops following."""
@@ -212,7 +216,7 @@ class Follower:
             return found
         self._activity_failures = ("", 0)
         activity: Activity = {}
-        logs: list[Event] = []
+        logs: list[ContractEvent] = []
         for block in blocks:
             try:
                 one, one_logs = await self._contract_activity(client, [block])
@@ -223,7 +227,7 @@ class Follower:
             logs.extend(one_logs)
         return activity, logs
 
-    def _count_events(self, logs: list[Event]) -> None:
+    def _count_events(self, logs: list[ContractEvent]) -> None:
         for key in logs:
             self.chain.events[key] = self.chain.events.get(key, 0) + 1
 
@@ -283,7 +287,9 @@ class Follower:
     def has_deferred(self) -> bool:
         return bool(self._deferred or self._in_flight)
 
-    async def _contract_activity(self, client: RpcClient, blocks: Sequence[Block]) -> tuple[Activity, list[Event]]:
+    async def _contract_activity(
+        self, client: RpcClient, blocks: Sequence[Block]
+    ) -> tuple[Activity, list[ContractEvent]]:
         """Calls to watched contracts (per block hash) and their contracts' events."""
         if not self.contracts:
             return {}, []
@@ -303,7 +309,7 @@ class Follower:
 
     async def _activity_from_transactions(
         self, client: RpcClient, blocks: Sequence[Block]
-    ) -> tuple[Activity, list[Event]]:
+    ) -> tuple[Activity, list[ContractEvent]]:
         """From full blocks: receipts of the calls to watched contracts, and logs of blocks whose bloom may match."""
         calls, watched = self._activity_request(blocks)
         return self._activity_result(watched, await client.batch(calls))
@@ -326,14 +332,14 @@ class Follower:
             calls.append(Call("eth_getLogs", ({"blockHash": b.hash, "address": list(self.contracts)},)))
         return calls, watched
 
-    def _activity_result(self, watched: Watched, replies: Sequence[Reply]) -> tuple[Activity, list[Event]]:
+    def _activity_result(self, watched: Watched, replies: Sequence[Reply]) -> tuple[Activity, list[ContractEvent]]:
         activity: Activity = {}
         for (block_hash, tx_hash, alias, op), reply in zip(watched, replies, strict=False):
             receipt = reply.value()
             if not isinstance(receipt, dict):
                 raise ValueError(f"no receipt for {tx_hash}")
             activity.setdefault(block_hash, []).append((alias, op, receipt))
-        events: list[Event] = []
+        events: list[ContractEvent] = []
         for reply in replies[len(watched) :]:
             entries = reply.value()
             if not isinstance(entries, list):
@@ -344,11 +350,11 @@ class Follower:
 
     async def _activity_from_block_receipts(
         self, client: RpcClient, blocks: Sequence[Block]
-    ) -> tuple[Activity, list[Event]]:
+    ) -> tuple[Activity, list[ContractEvent]]:
         """From every block's receipts (one batch), then the calldata of the watched calls only (one more)."""
         replies = await client.batch([Call("eth_getBlockReceipts", (b.hash,)) for b in blocks])
         watched: list[tuple[str, str, WatchedContract, dict]] = []  # block hash, tx hash, contract, receipt
-        events: list[Event] = []
+        events: list[ContractEvent] = []
         for block, reply in zip(blocks, replies, strict=True):
             receipts = reply.value()
             if not isinstance(receipts, list):

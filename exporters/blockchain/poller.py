@@ -19,8 +19,8 @@ from typing import Any
 
 from exporters.blockchain.follow import Follower
 from exporters.blockchain.parse import Block, parse_block, parse_syncing, to_hash, to_int
+from exporters.blockchain.readings import ChainState, EndpointState, EndpointStats, Readings
 from exporters.blockchain.rpc import METHOD_NOT_FOUND, Call, Reply, RpcClient, RpcError, TransportError
-from exporters.blockchain.state import ChainState, EndpointState, EndpointStats, Store
 from exporters.config.blockchain import Endpoint, Network
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Account:
 class Chain:
     """One configured network: its state, its follower and its endpoints' pollers."""
 
-    def __init__(self, store: Store, net: Network, follower: Follower, accounts: list[Account]) -> None:
+    def __init__(self, store: Readings, net: Network, follower: Follower, accounts: list[Account]) -> None:
         self.net = net
         self.store = store
         self.state: ChainState = store.chains[net.name]

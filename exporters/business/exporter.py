@@ -14,12 +14,12 @@ import orjson
 from aiohttp import web
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from exporters.business.aggregates import Aggregates
 from exporters.business.events import EventParser, Rejection
 from exporters.business.openapi import openapi_document
 from exporters.business.ratelimit import EventRateLimit
 from exporters.business.sql import SQLSources, driver_problems
-from exporters.business.state import Aggregates
-from exporters.business.store import COMMIT_BUCKETS, Store
+from exporters.business.store import COMMIT_BUCKETS, EventStore
 from exporters.config.business import BusinessConfig
 from exporters.core.collect import BuildInfo, TimedCollectors
 from exporters.core.errors import ConfigError
@@ -97,7 +97,7 @@ class BusinessExporter(Exporter):
         limits = config.limits
         self.rate_limit = EventRateLimit(limits.events_per_second, limits.burst) if limits.events_per_second else None
         self.aggregates = Aggregates(config)
-        self.store = Store(config, self.aggregates)
+        self.store = EventStore(config, self.aggregates)
         self.rejections: collections.Counter[str] = collections.Counter()
         self._ready = False
         self.registry.register(BuildInfo(self.name))

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import orjson
 
+from exporters.business.aggregates import Aggregates, Key, Value, apply_group
 from exporters.business.events import Event, Rejection
-from exporters.business.state import Aggregates, Key, Value, apply_group
 from exporters.config.business import BusinessConfig
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class StoreStats:
     commit_seconds_sum: float = 0.0
 
 
-class Store:
+class EventStore:
     def __init__(self, config: BusinessConfig, aggregates: Aggregates) -> None:
         self.config = config
         self.aggregates = aggregates

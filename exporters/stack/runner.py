@@ -22,7 +22,7 @@ from exporters.core.signals import StopOnSignal
 from exporters.core.tools import REPO_ROOT, ToolMissing
 from exporters.render.main import render_all, write
 from exporters.stack.procs import ManagedProcess, port_in_use
-from exporters.stack.state import Started, load, save
+from exporters.stack.started import Started, load, save
 from exporters.stack.topology import Component, components, effective_config, loopback
 
 READY_TIMEOUT = 45.0

@@ -1,6 +1,6 @@
 """The ingest's fast paths give exactly what the reference code gives, event by event.
 
-EventParser remembers validated label sets and Store folds events per label set; both exist for
+EventParser remembers validated label sets and EventStore folds events per label set; both exist for
 speed only, so any input must come out the same as parse_event, and as folding one event at a time.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporters.business.aggregates import Aggregates, Key, Value, apply_group
 from exporters.business.events import EventParser, Rejection, parse_event
-from exporters.business.state import Aggregates, Key, Value, apply_group
-from exporters.business.store import Store
+from exporters.business.store import EventStore
 from exporters.config import load_config
 
 CONFIG = load_config(Path(__file__).resolve().parents[2] / "config.yml").business
@@ -159,7 +159,7 @@ def test_folding_per_label_set_equals_applying_event_by_event(values: list[tuple
     expected: dict[Key, Value] = {}
     for event in events:  # one at a time, in order: the reference
         apply_group([event], event.labels, aggregates.families[event.type], {}, expected)
-    store = Store(CONFIG, aggregates)
+    store = EventStore(CONFIG, aggregates)
     staged: dict[Key, Value] = {}
     from exporters.business.store import _Batch
 

@@ -6,13 +6,13 @@ import sqlite3
 import time
 from pathlib import Path
 
+from exporters.business.aggregates import Aggregates
 from exporters.business.events import parse_body
-from exporters.business.state import Aggregates
-from exporters.business.store import Store
+from exporters.business.store import EventStore
 from exporters.config import parse_config
 
 
-def open_store(path: Path, max_ids: int = 1000) -> Store:
+def open_store(path: Path, max_ids: int = 1000) -> EventStore:
     config = parse_config(
         {
             "business": {
@@ -23,12 +23,12 @@ def open_store(path: Path, max_ids: int = 1000) -> Store:
             }
         }
     ).business
-    store = Store(config, Aggregates(config))
+    store = EventStore(config, Aggregates(config))
     store.open()
     return store
 
 
-def send(store: Store, ids: list[str]) -> tuple[int, int]:
+def send(store: EventStore, ids: list[str]) -> tuple[int, int]:
     events = parse_body(
         [{"type": "claims", "labels": {"status": "ok"}, "id": i} for i in ids], store.config, time.time()
     )

@@ -20,7 +20,7 @@ Value = float | list[float]
 
 
 @dataclass(frozen=True)
-class Family:
+class EventFamily:
     metric: str
     kind: str  # counter | histogram | gauge
     help: str
@@ -30,12 +30,12 @@ class Family:
     counts_events: bool = False
 
 
-def families(config: BusinessConfig) -> dict[str, list[Family]]:
+def families(config: BusinessConfig) -> dict[str, list[EventFamily]]:
     """Event type -> the families one of its events touches: the main one, then observe, then last_seen."""
-    out: dict[str, list[Family]] = {}
+    out: dict[str, list[EventFamily]] = {}
     for name, spec in config.events.items():
         labels = tuple(spec.labels)
-        main = Family(
+        main = EventFamily(
             spec.metric,
             spec.kind,
             spec.help or f"{name} events.",
@@ -46,7 +46,7 @@ def families(config: BusinessConfig) -> dict[str, list[Family]]:
         fams = [main]
         if spec.observe is not None:
             fams.append(
-                Family(
+                EventFamily(
                     spec.observe.metric,
                     "histogram",
                     spec.observe.help or f"{name} observed values.",
@@ -56,7 +56,7 @@ def families(config: BusinessConfig) -> dict[str, list[Family]]:
             )
         if spec.last_seen is not None:
             fams.append(
-                Family(
+                EventFamily(
                     spec.last_seen.metric,
                     "gauge",
                     spec.last_seen.help or f"Unix time of the newest {name} event.",
@@ -68,7 +68,11 @@ def families(config: BusinessConfig) -> dict[str, list[Family]]:
 
 
 def apply_group(
-    events: list[Event], labels: tuple[str, ...], fams: list[Family], read: dict[Key, Value], write: dict[Key, Value]
+    events: list[Event],
+    labels: tuple[str, ...],
+    fams: list[EventFamily],
+    read: dict[Key, Value],
+    write: dict[Key, Value],
 ) -> None:
     """Fold events of one type and label set into `write`, copying entries from `read` on first
     touch (copy on write): one lookup per family, not per event. Counters add in event order,

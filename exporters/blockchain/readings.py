@@ -1,6 +1,6 @@
 """What the pollers know, kept in memory and read by the scrape.
 
-Pollers write on the event loop; the scrape reads from the collection thread. Both hold `Store.lock`
+Pollers write on the event loop; the scrape reads from the collection thread. Both hold `Readings.lock`
 only for plain assignments and copies (never across an await or I/O), so a scrape never waits on a node.
 """
 
@@ -97,7 +97,7 @@ class ChainState:
     events: dict[tuple[str, str], int] = field(default_factory=dict)  # (contract, event)
 
 
-class Store:
+class Readings:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.chains: dict[str, ChainState] = {}
@@ -107,7 +107,7 @@ class Store:
 class EndpointStats:
     """The RpcStats of one endpoint: round-trip durations and error counts by method, under the store lock."""
 
-    def __init__(self, store: Store, state: EndpointState) -> None:
+    def __init__(self, store: Readings, state: EndpointState) -> None:
         self._lock = store.lock
         self._state = state
 
