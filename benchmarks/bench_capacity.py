@@ -57,7 +57,7 @@ WINDOW = 20.0  # seconds over which rates are measured, once the head is full
 SERIES_ADDED_PER_TARGET = (
     5  # up, scrape_duration_seconds, scrape_samples_{scraped,post_metric_relabeling}, scrape_series_added
 )
-AGENT_EVENTS = ("started", "heartbeat", "synced")  # what a running node agent reports (seed 001 lifecycle)
+AGENT_EVENTS = ("started", "heartbeat", "synced")  # what a running node agent reports (its lifecycle)
 SYNTHETIC_AGENTS = 50
 TEXT_ACCEPT = {"Accept": "text/plain;version=0.0.4"}  # the fleet serves the text format
 
