@@ -8,21 +8,21 @@ from collections.abc import Iterable
 from prometheus_client.metrics_core import InfoMetricFamily, Metric
 
 from exporters.blockchain.readings import Readings
-from exporters.core.exposition import Lines
+from exporters.core.metrics import MetricFamily
 
 EP = ["chain", "endpoint"]
 
 
-def _gauge(name: str, doc: str, labels: list[str] = EP) -> Lines:
-    return Lines(name, doc, "gauge", labels)
+def _gauge(name: str, doc: str, labels: list[str] = EP) -> MetricFamily:
+    return MetricFamily(name, doc, "gauge", labels)
 
 
-def _counter(name: str, doc: str, labels: list[str] = EP) -> Lines:
-    return Lines(name, doc, "counter", labels)
+def _counter(name: str, doc: str, labels: list[str] = EP) -> MetricFamily:
+    return MetricFamily(name, doc, "counter", labels)
 
 
-def _histogram(name: str, doc: str, labels: list[str]) -> Lines:
-    return Lines(name, doc, "histogram", labels)
+def _histogram(name: str, doc: str, labels: list[str]) -> MetricFamily:
+    return MetricFamily(name, doc, "histogram", labels)
 
 
 class EndpointCollector:

@@ -12,7 +12,7 @@ from prometheus_client.metrics_core import Metric
 
 from exporters.business.events import Event
 from exporters.config.business import BusinessConfig
-from exporters.core.exposition import Lines
+from exporters.core.metrics import MetricFamily
 
 Key = tuple[str, tuple[str, ...]]
 # A counter or gauge is a float; a histogram is [count per bucket..., count in +Inf, sum, count].
@@ -137,7 +137,7 @@ class Aggregates:
             for family in fams:
                 rows = sorted(by_metric.get(family.metric, []))
                 name = family.metric.removesuffix("_total") if family.kind == "counter" else family.metric
-                metric = Lines(name, family.help, family.kind, family.labels)
+                metric = MetricFamily(name, family.help, family.kind, family.labels)
                 if family.kind == "histogram":
                     edges = [*(str(float(b)) for b in family.buckets), "+Inf"]
                     for labels, hist in rows:

@@ -16,7 +16,8 @@ from typing import Protocol
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporters import __version__
-from exporters.core.exposition import Lines, has_samples
+from exporters.core.exposition import has_samples
+from exporters.core.metrics import MetricFamily
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,13 @@ class TimedCollectors:
         return []
 
     def collect(self) -> Iterable[Metric]:
-        duration = Lines(
+        duration = MetricFamily(
             f"{self.prefix}_scrape_collector_duration_seconds",
             "Duration of a collector scrape.",
             "gauge",
             ["collector"],
         )
-        success = Lines(
+        success = MetricFamily(
             f"{self.prefix}_scrape_collector_success",
             "Whether a collector succeeded (1) or failed (0) on this scrape.",
             "gauge",

@@ -10,13 +10,11 @@ client_python's byte for byte.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from prometheus_client.exposition import generate_latest as client_text
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as client_openmetrics
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -102,65 +100,15 @@ def label_block(names: tuple[str, ...], values: tuple[str, ...]) -> str:
     return found
 
 
-class Lines(Metric):
-    """A counter, gauge or histogram family rendered to exposition lines as samples are added.
-
-    No Sample tuples and no label dicts: collecting and encoding cost about a third of
-    client_python's families, which was most of a blockchain scrape. The sample lines of these
-    types are the same in the text format and OpenMetrics, so both encoders copy them as they are.
-    `samples` is still available (parsed back from the lines) for anything else that reads them.
-    """
-
-    _checked: set[tuple[str, str]] = set()  # (name, type) pairs Metric.__init__ has validated
-
-    def __init__(self, name: str, documentation: str, typ: str, labelnames: Sequence[str] = ()) -> None:
-        if (name, typ) in Lines._checked:  # the same families are built at every scrape: check each once
-            self.name, self.documentation, self.unit, self.type = name, documentation, "", typ
-        else:
-            if typ not in ("counter", "gauge", "histogram"):
-                raise ValueError(f"Lines families are counters, gauges or histograms, not {typ}")
-            if typ == "counter" and name.endswith("_total"):
-                raise ValueError(f"a counter family is named without _total: {name}")
-            super().__init__(name, documentation, typ)
-            Lines._checked.add((name, typ))
-        self.labelnames = tuple(labelnames)
-        self._le_names = (*self.labelnames, "le")
-        self._sample_name = name + "_total" if typ == "counter" else name
-        self.lines: list[str] = []
-
-    @property  # type: ignore[override]
-    def samples(self) -> list[Sample]:
-        out: list[Sample] = []
-        for family in text_string_to_metric_families("".join(self.lines)):
-            out.extend(family.samples)
-        return out
-
-    @samples.setter
-    def samples(self, _: list[Sample]) -> None:
-        pass  # Metric.__init__ starts an empty list; the lines are the samples here
-
-    def add(self, labelvalues: Sequence[str], value: float) -> None:
-        block = label_block(self.labelnames, tuple(labelvalues))
-        self.lines.append(f"{self._sample_name}{block} {format_value(value)}\n")
-
-    def add_histogram(self, labelvalues: Sequence[str], buckets: Sequence[tuple[str, float]], sum_value: float) -> None:
-        """Cumulative (le, count) pairs ending with +Inf, as HistogramMetricFamily.add_metric takes them."""
-        values = tuple(labelvalues)
-        name, lines = self.name, self.lines
-        for le, count in buckets:
-            lines.append(f"{name}_bucket{label_block(self._le_names, (*values, le))} {format_value(count)}\n")
-        block = label_block(self.labelnames, values)
-        lines.append(f"{name}_count{block} {format_value(buckets[-1][1])}\n")
-        lines.append(f"{name}_sum{block} {format_value(sum_value)}\n")
-
-
 def has_samples(metric: Metric) -> bool:
-    return bool(metric.lines) if isinstance(metric, Lines) else bool(metric.samples)
+    lines = getattr(metric, "lines", None)  # a MetricFamily (core.metrics) keeps its samples as lines
+    return bool(lines) if lines is not None else bool(metric.samples)
 
 
 def _sample_lines(metric: Metric, out: list[str], text: bool) -> None:
-    if isinstance(metric, Lines):
-        out.extend(metric.lines)
+    lines = getattr(metric, "lines", None)
+    if lines is not None:  # a MetricFamily: the sample lines are the same in both formats
+        out.extend(lines)
         return
     om_only = {metric.name + suffix for suffix in _OM_ONLY_SUFFIXES} if text else ()
     for s in metric.samples:

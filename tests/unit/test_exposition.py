@@ -17,7 +17,6 @@ from prometheus_client.openmetrics.exposition import generate_latest as client_o
 from prometheus_client.samples import Exemplar
 
 from exporters.core.exposition import (
-    Lines,
     _Families,
     encode_openmetrics,
     encode_text,
@@ -25,6 +24,7 @@ from exporters.core.exposition import (
     has_samples,
     negotiate,
 )
+from exporters.core.metrics import MetricFamily
 
 
 def sample_families() -> list[Metric]:
@@ -86,28 +86,39 @@ def test_negotiation() -> None:
 
 
 def lines_and_reference() -> tuple[list[Metric], list[Metric]]:
-    """The same families built as Lines and as client_python families."""
-    gauge = Lines("demo_gauge", "Gauge.", "gauge", ["b", "a"])
+    """The same families built as MetricFamily and as client_python families."""
+    gauge = MetricFamily("demo_gauge", "Gauge.", "gauge", ["b", "a"])
     ref_gauge = GaugeMetricFamily("demo_gauge", "Gauge.", labels=["b", "a"])
     for values, v in ((("x", 'quote " and \\ and \n'), 1.5), (("y", "plain"), math.inf), (("z", "n"), 10**24)):
         gauge.add(values, v)
         ref_gauge.add_metric(list(values), v)
-    counter = Lines("demo_events", "Events.", "counter", ["kind"])
+    counter = MetricFamily("demo_events", "Events.", "counter", ["kind"])
     ref_counter = CounterMetricFamily("demo_events", "Events.", labels=["kind"])
     counter.add(("a",), 3)
     ref_counter.add_metric(["a"], 3)
-    plain = Lines("demo_plain", "No labels.", "gauge")
+    plain = MetricFamily("demo_plain", "No labels.", "gauge")
     plain.add((), 42)
     ref_plain = GaugeMetricFamily("demo_plain", "No labels.", value=42)
-    hist = Lines("demo_latency_seconds", "Latency.", "histogram", ["op", "chain"])
+    hist = MetricFamily("demo_latency_seconds", "Latency.", "histogram", ["op", "chain"])
     ref_hist = HistogramMetricFamily("demo_latency_seconds", "Latency.", labels=["op", "chain"])
     for op in ("transfer", "z-last"):
         buckets = [("0.1", 1.0), ("1.0", 4.0), ("+Inf", 5.0)]
         hist.add_histogram((op, "dev"), buckets, 2.5)
         ref_hist.add_metric([op, "dev"], buckets=buckets, sum_value=2.5)
-    empty = Lines("demo_empty", "Nothing yet.", "counter", ["k"])
+    empty = MetricFamily.counter("demo_empty", "Nothing yet.", ["k"])
     ref_empty = CounterMetricFamily("demo_empty", "Nothing yet.", labels=["k"])
-    return [gauge, counter, plain, hist, empty], [ref_gauge, ref_counter, ref_plain, ref_hist, ref_empty]
+    info = MetricFamily.info("demo_build", "Build.", ["version", "python"])
+    info.add(("1.0", "3.11"), 1)
+    ref_info = InfoMetricFamily("demo_build", "Build.", labels=["version", "python"])
+    ref_info.add_metric(["1.0", "3.11"], {})
+    return [gauge, counter, plain, hist, empty, info], [
+        ref_gauge,
+        ref_counter,
+        ref_plain,
+        ref_hist,
+        ref_empty,
+        ref_info,
+    ]
 
 
 def test_lines_families_encode_like_client_python_in_both_formats() -> None:
@@ -126,8 +137,10 @@ def test_lines_families_still_offer_their_samples() -> None:
 
 def test_lines_refuse_what_they_cannot_render() -> None:
     with pytest.raises(ValueError, match="_total"):
-        Lines("demo_total", "Counter named with _total.", "counter")
-    with pytest.raises(ValueError, match="info"):
-        Lines("demo_build", "Info.", "info")
+        MetricFamily("demo_total", "Counter named with _total.", "counter")
+    with pytest.raises(ValueError, match="_info"):
+        MetricFamily.info("demo_build_info", "Info named with _info.")
+    with pytest.raises(ValueError, match="stateset"):
+        MetricFamily("demo_state", "State set.", "stateset")
     with pytest.raises(ValueError, match="1 label values for 2 label names"):
-        Lines("demo_g", "Gauge.", "gauge", ["a", "b"]).add(("x",), 1.0)
+        MetricFamily("demo_g", "Gauge.", "gauge", ["a", "b"]).add(("x",), 1.0)
