@@ -105,7 +105,8 @@ def sdk_round_trip(dashboard: dict[str, Any]) -> dict[str, Any]:
     from grafana_foundation_sdk.models.dashboard import Dashboard
 
     register_default_plugins()
-    return json.loads(json.dumps(Dashboard.from_json(dashboard), cls=JSONEncoder))
+    round_tripped: dict[str, Any] = json.loads(json.dumps(Dashboard.from_json(dashboard), cls=JSONEncoder))
+    return round_tripped
 
 
 def lint_dashboard_files(directory: Path) -> list[str]:
