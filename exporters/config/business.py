@@ -133,8 +133,8 @@ class EventType(Strict):
         for name in [n for n in self.metric_names() if n != self.metric or self.kind == "histogram"]:
             if name.endswith(("_total", "_bucket", "_count", "_sum", "_created")):
                 raise ValueError(f"{name!r}: only a counter's name may end in _total (or _bucket, _count, _sum)")
-        if any(name.startswith("__") or name == "le" for name in self.labels):
-            raise ValueError("label names may not start with __ or be le")
+        if "le" in self.labels:
+            raise ValueError("le is the bucket label of histograms, not usable as an event label")
         return self
 
     def metric_names(self) -> list[str]:
@@ -199,8 +199,6 @@ class SQLQuery(Strict):
     @classmethod
     def _labels(cls, v: list[str]) -> list[str]:
         unique(v, "label columns")
-        if any(name.startswith("__") for name in v):
-            raise ValueError("label names may not start with __")
         return v
 
     @model_validator(mode="after")

@@ -19,7 +19,15 @@ ChannelName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
 # Business event types and SQL sources and queries: they become parts of metric names.
 EventName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 MetricName = Annotated[str, Field(pattern=METRIC_NAME)]
-LabelName = Annotated[str, Field(pattern=LABEL_NAME)]
+
+
+def _not_reserved(name: str) -> str:
+    if name.startswith("__"):
+        raise ValueError(f"label name {name!r}: names starting with __ are reserved for Prometheus")
+    return name
+
+
+LabelName = Annotated[str, Field(pattern=LABEL_NAME), AfterValidator(_not_reserved)]
 JobName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")]
 HttpUrl = Annotated[str, Field(pattern=r"^https?://")]
 EthAddress = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
@@ -33,7 +41,7 @@ def unique(values: Iterable[str], what: str, scope: str = "") -> None:
 
 
 def _check_target_labels(labels: dict[str, str]) -> dict[str, str]:
-    bad = sorted(k for k in labels if not re.match(LABEL_NAME, k) or k.startswith("__"))
+    bad = sorted(k for k in labels if not re.match(LABEL_NAME, k) or k.startswith("__"))  # dict keys: checked here
     if bad:
         raise ValueError(f"not usable as Prometheus label names: {', '.join(bad)}")
     reserved = sorted({"job", "instance", "shard", "replica"} & set(labels))

@@ -34,7 +34,8 @@ def _message(err: Any) -> str:
 def format_validation_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
     lines = []
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        # pydantic adds validator names and a "[key]" marker (a dict key failed) to the location: not the user's keys.
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]")))
         lines.append(f"{key_path((*prefix, *loc))}: {_message(err)}")
     return lines
 

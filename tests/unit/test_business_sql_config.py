@@ -102,3 +102,11 @@ def test_query_fields() -> None:
         "business.sql_sources[0].queries: List should have at least 1 item after validation, not 0"
     ]
     assert problems(src(timeout="0s")) == ["business.sql_sources[0]: interval and timeout must be positive"]
+
+
+def test_reserved_label_names_are_refused_with_their_key_path() -> None:
+    q = {"name": "q", "metric": "app_pending", "sql": "SELECT 1", "label_columns": ["__a"]}
+    assert problems(src(queries=[q])) == [
+        "business.sql_sources[0].queries[0].label_columns[0]: label name '__a': names starting with __ are reserved"
+        " for Prometheus"
+    ]

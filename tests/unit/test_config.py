@@ -191,3 +191,19 @@ def test_cli_check_missing_file(tmp_path: Path) -> None:
     result = _check(tmp_path / "absent.yml")
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'absent.yml'}: cannot read: No such file or directory"
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        (
+            "__x",
+            "business.events.claims.labels.__x: label name '__x': names starting with __ are reserved for Prometheus",
+        ),
+        ("le", "business.events.claims: le is the bucket label of histograms, not usable as an event label"),
+        ("9lives", "business.events.claims.labels.9lives: String should match pattern '^[a-zA-Z_][a-zA-Z0-9_]{0,63}$'"),
+    ],
+)
+def test_event_label_names_are_checked_with_their_key_path(label: str, expected: str) -> None:
+    event = {"kind": "counter", "metric": "app_claims_total", "labels": {label: {"max_values": 3}}}
+    assert problems({"business": {"events": {"claims": event}}}) == [expected]
