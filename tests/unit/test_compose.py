@@ -445,6 +445,11 @@ def test_dockerfile_copies_only_what_exists() -> None:
                 assert (REPO / source).exists(), f"COPY {source}: not in the repository"
 
 
+def test_dockerfile_exposes_the_port_of_every_exporter() -> None:
+    exposed = {int(port) for word, rest in dockerfile_instructions() if word == "EXPOSE" for port in rest.split()}
+    assert exposed == set(EXPORTERS.values())
+
+
 # ---------------------------------------------------------------- the generated provisioning agrees
 
 
