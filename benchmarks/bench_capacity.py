@@ -45,6 +45,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from benchmarks.common import RESULTS, start_prometheus
 from benchmarks.fleet import fleet, series_count
 from exporters.business.client import BusinessClient
+from exporters.core.exporter_table import EXPORTER_NAMES, EXPORTERS
 from exporters.core.tools import find_tool
 from exporters.demo.contract import ARTEFACT, OPERATOR, REGISTRY_ADDRESS, TREASURY
 from exporters.stack.procs import ManagedProcess, free_port
@@ -178,7 +179,7 @@ def start_exporters(stack: ExitStack, run: Path) -> dict[str, str]:
     )
     cfg = exporter_config(run, chain_url)
     urls = {"chain": chain_url}
-    for role in ("system", "blockchain", "business"):
+    for role in EXPORTER_NAMES:
         port = free_port()
         proc = ManagedProcess(
             role,
@@ -298,7 +299,7 @@ def measure_fleet(run: Path, system_payload: bytes, targets: int) -> FleetPoint:
 
 
 def real_prometheus_config(urls: dict[str, str]) -> dict[str, Any]:
-    jobs = {"system": "alismon-system", "blockchain": "alismon-blockchain", "business": "alismon-business"}
+    jobs = {row.name: row.job for row in EXPORTERS}
     return {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "5s"},
         "rule_files": [str(REPO / "rules/recording.yml")],
@@ -312,7 +313,7 @@ def real_prometheus_config(urls: dict[str, str]) -> dict[str, Any]:
 def recorded_series(url: str) -> dict[str, float]:
     """Series the generated recording rules add, per job (one target each here; job:* rules are fleet-wide)."""
     out: dict[str, float] = {}
-    for prefix in ("system", "blockchain", "business", "job"):
+    for prefix in (*EXPORTER_NAMES, "job"):
         r = requests.get(f"{url}/api/v1/query", params={"query": f'count({{__name__=~"{prefix}:.+"}})'}, timeout=10)
         result = r.json()["data"]["result"]
         out[prefix] = float(result[0]["value"][1]) if result else 0.0
@@ -363,7 +364,7 @@ def main() -> int:
         real, real_tsdb, _ = start_prometheus(stack, run, "real", real_prometheus_config(urls))
         time.sleep(args.traffic_seconds)
         agent_business = business_series_per_agent(urls["business"])
-        payloads = {role: payload(urls[role]) for role in ("system", "blockchain", "business")}
+        payloads = {role: payload(urls[role]) for role in EXPORTER_NAMES}
         for role, body in payloads.items():
             (run / f"{role}.prom").write_bytes(body)
         series = {role: series_count(body) for role, body in payloads.items()}

@@ -12,11 +12,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import get_args
 
 from exporters import __version__
 from exporters.config import DEFAULT_CONFIG_FILE, Config, load_config
 from exporters.core.errors import ConfigError
-from exporters.core.logs import LEVELS, setup_logging
+from exporters.core.exporter_table import EXPORTER_NAMES, EXPORTERS, ExporterRow, exporter_row
+from exporters.core.logs import LEVELS, LogFormat, setup_logging
 from exporters.core.types import parse_listen_address
 from exporters.core.webconfig import load_web_config
 
@@ -40,13 +42,14 @@ def _add_config_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_exporter_flags(p: argparse.ArgumentParser) -> None:
+def _add_exporter_flags(p: argparse.ArgumentParser, row: ExporterRow) -> None:
+    """The flags every exporter has; its own come from its class's add_arguments()."""
     _add_config_flag(p)
     p.add_argument(
         "--web.listen-address",
         dest="listen_address",
         type=_listen_address,
-        help="address to listen on (default: exporters.<name>.listen_address from the config)",
+        help=f"address to listen on (default: exporters.{row.name}.listen_address from the config)",
     )
     p.add_argument(
         "--web.config.file",
@@ -59,32 +62,23 @@ def _add_exporter_flags(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also expose the Python process, platform and gc metrics of the exporter itself",
     )
+    _add_log_flags(p)
+
+
+def _add_log_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
-    p.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"), default="logfmt")
+    p.add_argument("--log.format", dest="log_format", choices=get_args(LogFormat), default="logfmt")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from exporters.system.exporter import COLLECTORS
-
     parser = argparse.ArgumentParser(prog="alismon", description="AlisChain Monitoring exporters and tooling.")
     parser.add_argument("--version", action="version", version=f"alismon {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    system = sub.add_parser("system", help="run the system exporter (default port 9810)")
-    _add_exporter_flags(system)
-    for name in COLLECTORS:
-        system.add_argument(
-            f"--collector.{name}",
-            dest=f"collector_{name}",
-            default=True,
-            action=argparse.BooleanOptionalAction,
-            help=f"enable the {name} collector",
-        )
-
-    business = sub.add_parser("business", help="run the business exporter and its ingest API (default port 9812)")
-    _add_exporter_flags(business)
-    blockchain = sub.add_parser("blockchain", help="run the blockchain exporter (default port 9811)")
-    _add_exporter_flags(blockchain)
+    for row in EXPORTERS:
+        exporter = sub.add_parser(row.name, help=f"{row.summary} (default port {row.port})")
+        _add_exporter_flags(exporter, row)
+        row.load().add_arguments(exporter)
 
     config = sub.add_parser("config", help="work with the config file")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
@@ -143,30 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--name", default="node-agent-1")
     agent.add_argument("--interval", type=float, default=5.0)
     for p in (traffic, agent):
-        p.add_argument("--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"])
-        p.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
+        _add_log_flags(p)
     return parser
 
 
-def _run_business(args: argparse.Namespace, config: Config) -> int:
-    from exporters.business.exporter import BusinessExporter
+def _run_exporter(row: ExporterRow, args: argparse.Namespace, config: Config) -> int:
     from exporters.core.http import serve
 
     web = load_web_config(args.web_config_file)
-    exporter = BusinessExporter(config.business)
-    address = args.listen_address or config.exporters.business.listen_address
-    asyncio.run(serve(exporter, address, web))
-    return 0
-
-
-def _run_system(args: argparse.Namespace, config: Config) -> int:
-    from exporters.core.http import serve
-    from exporters.system.exporter import COLLECTORS, SystemExporter
-
-    web = load_web_config(args.web_config_file)
-    enabled = [name for name in COLLECTORS if getattr(args, f"collector_{name}")]
-    exporter = SystemExporter(config.system, enabled, runtime_metrics=args.runtime_metrics)
-    address = args.listen_address or config.exporters.system.listen_address
+    exporter = row.load().from_args(getattr(config, row.section), args)
+    if args.runtime_metrics:
+        exporter.enable_runtime_metrics()
+    address = args.listen_address or getattr(config.exporters, row.name).listen_address
     asyncio.run(serve(exporter, address, web))
     return 0
 
@@ -189,16 +171,6 @@ def _render(args: argparse.Namespace, config: Config) -> int:
         return 0
     changed = write(files, out)
     print(f"wrote {len(changed)} of {len(files)} generated files" + (f": {', '.join(changed)}" if changed else ""))
-
-
-def _run_blockchain(args: argparse.Namespace, config: Config) -> int:
-    from exporters.blockchain.exporter import BlockchainExporter
-    from exporters.core.http import serve
-
-    web = load_web_config(args.web_config_file)
-    exporter = BlockchainExporter(config.blockchain, runtime_metrics=args.runtime_metrics)
-    address = args.listen_address or config.exporters.blockchain.listen_address
-    asyncio.run(serve(exporter, address, web))
     return 0
 
 
@@ -263,18 +235,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             print(f"{args.config_file}: OK")
             return 0
-        if args.command == "system":
-            return _run_system(args, config)
-        if args.command == "business":
-            return _run_business(args, config)
+        if args.command in EXPORTER_NAMES:
+            return _run_exporter(exporter_row(args.command), args, config)
         if args.command == "render":
             return _render(args, config)
         if args.command == "lint":
             from exporters.lint.main import run_lint
 
             return run_lint(config, Path(args.root), args.skip_secret_files)
-        if args.command == "blockchain":
-            return _run_blockchain(args, config)
         if args.command == "stack":
             return _stack(args, config)
         if args.command == "snapshot":

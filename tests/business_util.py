@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,11 @@ class Business:
 
 
 def start_business(
-    tmp_path: Path, procs: list[ManagedProcess], business: dict[str, Any] | None = None, name: str = "business"
+    tmp_path: Path,
+    procs: list[ManagedProcess],
+    business: dict[str, Any] | None = None,
+    name: str = "business",
+    extra: Sequence[str] = (),
 ) -> Business:
     port = free_port()
     store = tmp_path / f"{name}.sqlite"
@@ -56,6 +61,7 @@ def start_business(
             str(cfg),
             "--web.listen-address",
             f"127.0.0.1:{port}",
+            *extra,
         ],
         tmp_path / f"{name}.log",
     ).start()

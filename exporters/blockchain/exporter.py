@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
-
 from exporters.blockchain.abi import ContractABI
 from exporters.blockchain.collector import ChainCollector, ContractCollector, EndpointCollector, RpcCollector
 from exporters.blockchain.follow import Follower, WatchedContract
@@ -14,7 +12,7 @@ from exporters.blockchain.poller import Account, Chain, EndpointPoller
 from exporters.blockchain.readings import ChainState, EndpointState, Readings
 from exporters.blockchain.ws import follow_heads
 from exporters.config.blockchain import BlockchainConfig
-from exporters.core.collect import BuildInfo, TimedCollectors
+from exporters.core.collect import TimedCollectors
 from exporters.core.http import Exporter
 
 log = logging.getLogger(__name__)
@@ -37,23 +35,22 @@ def build_chains(config: BlockchainConfig, store: Readings) -> list[Chain]:
     return chains
 
 
-class BlockchainExporter(Exporter):
+class BlockchainExporter(Exporter[BlockchainConfig]):
     name = "blockchain"
-    title = "AlisChain blockchain exporter"
     collect_inline = True  # the collectors read what the pollers stored; a scrape never waits on a node
 
-    def __init__(self, config: BlockchainConfig, runtime_metrics: bool = False) -> None:
-        super().__init__()
+    def __init__(self, config: BlockchainConfig) -> None:
+        super().__init__(config)
         self.store = Readings()
         self.chains = build_chains(config, self.store)
         self._tasks: list[asyncio.Task[None]] = []
-        self.registry.register(BuildInfo(self.name))
         collectors = [EndpointCollector(self.store), RpcCollector(self.store), ChainCollector(self.store)]
         collectors.append(ContractCollector(self.store))
         self.registry.register(TimedCollectors("blockchain", collectors))
-        if runtime_metrics:
-            for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
-                self.registry.register(collector)
+
+    @classmethod
+    def has_work(cls, config: BlockchainConfig) -> bool:
+        return bool(config.networks)
 
     def ready(self) -> bool:
         """Ready once every endpoint has been polled once, successfully or not."""

@@ -21,7 +21,7 @@ from exporters.business.ratelimit import EventRateLimit
 from exporters.business.sql import SQLSources, driver_problems
 from exporters.business.store import COMMIT_BUCKETS, EventStore
 from exporters.config.business import BusinessConfig
-from exporters.core.collect import BuildInfo, TimedCollectors
+from exporters.core.collect import TimedCollectors
 from exporters.core.errors import ConfigError
 from exporters.core.http import Exporter
 
@@ -73,13 +73,11 @@ class _SelfMetrics:
         return [rejected, accepted, duplicates, commits, errors, duration, values, limit]
 
 
-class BusinessExporter(Exporter):
+class BusinessExporter(Exporter[BusinessConfig]):
     name = "business"
-    title = "AlisChain business exporter"
 
     def __init__(self, config: BusinessConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         token = config.token()
         if token is None and not config.allow_unauthenticated:
             raise ConfigError(
@@ -100,7 +98,6 @@ class BusinessExporter(Exporter):
         self.store = EventStore(config, self.aggregates)
         self.rejections: collections.Counter[str] = collections.Counter()
         self._ready = False
-        self.registry.register(BuildInfo(self.name))
         self.registry.register(self.aggregates)  # type: ignore[arg-type]
         self.registry.register(TimedCollectors("business", [_SelfMetrics(self), self.sql]))
 

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from exporters.config.blockchain import REORG_DEPTH_BUCKETS
 from exporters.config.fields import ChannelName, HttpUrl, JobName, unique
+from exporters.core.exporter_table import EXPORTERS, exporter_row
 from exporters.core.models import Strict
 from exporters.core.types import Duration
 
@@ -299,15 +300,22 @@ class Alerts(Strict):
 
 
 class Jobs(Strict):
-    """Prometheus job names: the selectors every rule and dashboard uses."""
+    """Prometheus job names: the selectors every rule and dashboard uses.
 
-    system: JobName = "alismon-system"
-    blockchain: JobName = "alismon-blockchain"
-    business: JobName = "alismon-business"
+    One field per row of the exporter table (see `exporter_jobs`), then the servers around them.
+    """
+
+    system: JobName = exporter_row("system").job
+    blockchain: JobName = exporter_row("blockchain").job
+    business: JobName = exporter_row("business").job
     prometheus: JobName = "prometheus"
     alertmanager: JobName = "alertmanager"
     # The shard Prometheus servers, as the central Prometheus of a scaled-out setup scrapes them.
     prometheus_shards: JobName = "prometheus-shards"
+
+    def exporter_jobs(self) -> list[str]:
+        """The job of every exporter, in table order."""
+        return [getattr(self, row.name) for row in EXPORTERS]
 
 
 class SlackChannel(Strict):

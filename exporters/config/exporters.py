@@ -1,7 +1,12 @@
-"""The `exporters` section: where each exporter listens."""
+"""The `exporters` section: where each exporter listens.
+
+One field per row of the exporter table (exporters/core/exporter_table.py), defaulting to the
+row's port; tests/unit/test_exporter_table.py holds the two in step.
+"""
 
 from __future__ import annotations
 
+from exporters.core.exporter_table import exporter_row
 from exporters.core.models import Strict
 from exporters.core.types import ListenAddress
 
@@ -10,7 +15,11 @@ class ExporterListen(Strict):
     listen_address: ListenAddress
 
 
+def _default(name: str) -> ExporterListen:
+    return ExporterListen(listen_address=exporter_row(name).listen_address)
+
+
 class ExportersConfig(Strict):
-    system: ExporterListen = ExporterListen(listen_address="0.0.0.0:9810")
-    blockchain: ExporterListen = ExporterListen(listen_address="0.0.0.0:9811")
-    business: ExporterListen = ExporterListen(listen_address="0.0.0.0:9812")
+    system: ExporterListen = _default("system")
+    blockchain: ExporterListen = _default("blockchain")
+    business: ExporterListen = _default("business")

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import Field, field_validator
 
 from exporters.config.fields import TargetLabels, unique
+from exporters.core.exporter_table import EXPORTERS
 from exporters.core.models import Strict
 
+# The names of the exporter table, spelled out so that a wrong name is a config error naming the choices.
 ExporterKind = Literal["system", "blockchain", "business"]
+
+
+def _default_ports() -> dict[ExporterKind, int]:
+    return {cast(ExporterKind, row.name): row.port for row in EXPORTERS}
 
 
 class InventoryHost(Strict):
@@ -23,8 +29,13 @@ class Inventory(Strict):
     """Adding a node is one line here."""
 
     labels: TargetLabels = {}  # on every host, e.g. {region: eu-west}
-    ports: dict[ExporterKind, int] = {"system": 9810, "blockchain": 9811, "business": 9812}
+    ports: dict[ExporterKind, int] = Field(default_factory=_default_ports)
     hosts: list[InventoryHost] = []
+
+    @field_validator("ports")
+    @classmethod
+    def _every_port(cls, v: dict[ExporterKind, int]) -> dict[ExporterKind, int]:
+        return {**_default_ports(), **v}  # a kind left out keeps its default port
 
     @field_validator("hosts")
     @classmethod

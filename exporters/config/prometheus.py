@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from exporters.config.fields import Name
+from exporters.core.exporter_table import exporter_row
 from exporters.core.models import Strict
 from exporters.core.types import Duration, ListenAddress
 
@@ -21,12 +22,20 @@ class ScrapeLimits(Strict):
     body_size_limit: str = Field(default="10MB", pattern=r"^\d+(B|KB|MB|GB)$")
 
 
-class PrometheusTargets(Strict):
-    """host:port of each component as Prometheus reaches it (compose service names by default)."""
+def _compose_target(exporter: str) -> list[str]:
+    row = exporter_row(exporter)
+    return [f"{row.service}:{row.port}"]
 
-    system: list[str] = ["system-exporter:9810"]
-    blockchain: list[str] = ["blockchain-exporter:9811"]
-    business: list[str] = ["business-exporter:9812"]
+
+class PrometheusTargets(Strict):
+    """host:port of each component as Prometheus reaches it (compose service names by default).
+
+    One field per row of the exporter table, then the two servers Prometheus also scrapes.
+    """
+
+    system: list[str] = _compose_target("system")
+    blockchain: list[str] = _compose_target("blockchain")
+    business: list[str] = _compose_target("business")
     prometheus: list[str] = ["localhost:9090"]
     alertmanager: list[str] = ["alertmanager:9093"]
 

@@ -7,6 +7,7 @@ the collection already in flight, and the body is gzipped at a cheap level.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import binascii
@@ -17,12 +18,15 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Generic, Self, TypeVar
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
 from exporters import __version__
+from exporters.core.collect import BuildInfo
+from exporters.core.exporter_table import exporter_row
 from exporters.core.exposition import encode_openmetrics, encode_text, negotiate
 from exporters.core.types import split_listen_address
 from exporters.core.webconfig import BasicAuthChecker, WebConfig, build_ssl_context
@@ -34,18 +38,50 @@ GZIP_LEVEL = 1
 MIN_GZIP_BYTES = 512
 
 
-class Exporter:
-    """What the runtime needs from an exporter; subclasses fill in the parts they use."""
+ConfigT = TypeVar("ConfigT")
+
+
+class Exporter(Generic[ConfigT]):
+    """What the runtime needs from an exporter; subclasses fill in the parts they use.
+
+    `name` is the exporter's row in exporters/core/exporter_table.py; ConfigT is the model of the
+    config.yml section it reads (the row's `section`).
+    """
 
     name = "exporter"
-    title = "AlisChain exporter"
     # True when collection only reads memory (no file, socket or subprocess I/O): it then runs on the
     # event loop. A hop to the collection thread costs up to a GIL switch interval (5 ms) whenever the
     # loop is busy with background work, which is what a scrape's p99 showed.
     collect_inline = False
 
-    def __init__(self) -> None:
+    def __init__(self, config: ConfigT) -> None:
+        self.config = config
         self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(BuildInfo(self.name))
+
+    @property
+    def title(self) -> str:
+        return exporter_row(self.name).title
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Flags of this exporter alone, beside the ones every exporter has; none by default."""
+
+    @classmethod
+    def from_args(cls, config: ConfigT, args: argparse.Namespace) -> Self:
+        """The exporter for its config section and the parsed command line (the flags of add_arguments)."""
+        return cls(config)
+
+    @classmethod
+    def has_work(cls, config: ConfigT) -> bool:
+        """False when its config section gives it nothing to watch: the native stack then leaves it out."""
+        return True
+
+    def enable_runtime_metrics(self) -> None:
+        """Also expose this Python process's own process, platform and gc metrics."""
+        # The registry is private and does not auto-describe, so registering never collects.
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
 
     def ready(self) -> bool:
         return True
@@ -140,7 +176,7 @@ def _headers_middleware(headers: dict[str, str]) -> Callable[..., Awaitable[web.
     return middleware
 
 
-def _landing_page(exporter: Exporter, extra_links: list[tuple[str, str]]) -> str:
+def _landing_page(exporter: Exporter[Any], extra_links: list[tuple[str, str]]) -> str:
     links = [("/metrics", "Metrics"), ("/-/healthy", "Health"), ("/-/ready", "Readiness"), *extra_links]
     items = "".join(f'<li><a href="{html.escape(h)}">{html.escape(t)}</a></li>' for h, t in links)
     return (
@@ -149,7 +185,7 @@ def _landing_page(exporter: Exporter, extra_links: list[tuple[str, str]]) -> str
     )
 
 
-def build_app(exporter: Exporter, web_config: WebConfig) -> web.Application:
+def build_app(exporter: Exporter[Any], web_config: WebConfig) -> web.Application:
     middlewares = []
     checker = BasicAuthChecker(web_config.basic_auth_users)
     if web_config.http_server_config.headers:
@@ -196,7 +232,7 @@ def build_app(exporter: Exporter, web_config: WebConfig) -> web.Application:
     return app
 
 
-async def serve(exporter: Exporter, listen_address: str, web_config: WebConfig) -> None:
+async def serve(exporter: Exporter[Any], listen_address: str, web_config: WebConfig) -> None:
     """Serve until SIGTERM or SIGINT, then stop accepting, finish in-flight requests and clean up."""
     app = build_app(exporter, web_config)
     host, port = split_listen_address(listen_address)

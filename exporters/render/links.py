@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from exporters.config.alerting import AlertingConfig
+from exporters.core.exporter_table import EXPORTERS
 
-# Stable, deterministic, at most 40 characters (Grafana's limit).
+# Stable, deterministic, at most 40 characters (Grafana's limit). An exporter's drill-down dashboard,
+# when it has one (dashboards/templates/<name>.json.j2), is alischain-<name>.
 DASHBOARD_UIDS = {
     "overview": "alischain-overview",
-    "system": "alischain-system",
-    "blockchain": "alischain-blockchain",
-    "business": "alischain-business",
+    **{row.name: f"alischain-{row.name}" for row in EXPORTERS},
     "exporters": "alischain-exporters",
 }
 

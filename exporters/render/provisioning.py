@@ -12,6 +12,7 @@ from typing import Any
 
 from exporters.config import Config
 from exporters.config.alerting import AlertingConfig
+from exporters.core.exporter_table import EXPORTER_NAMES
 from exporters.core.types import format_duration
 from exporters.render.rules import HEADER, dump_yaml, jinja_env
 
@@ -19,9 +20,6 @@ PROMETHEUS_DIR = "provisioning/prometheus"
 ALERTMANAGER_DIR = "provisioning/alertmanager"
 MESSAGE_TEMPLATES = ("slack.tmpl", "email.tmpl")
 TEMPLATE_SOURCE = Path("provisioning/templates")
-
-
-EXPORTER_JOBS = ("system", "blockchain", "business")
 SCALE_OUT_DIR = f"{PROMETHEUS_DIR}/scale-out"
 
 
@@ -54,7 +52,7 @@ def prometheus_config(config: Config) -> dict[str, Any]:
         "global": _global(config),
         "rule_files": ["../../rules/recording.yml", "../../rules/alerts.yml"],
         "alerting": _alerting(),
-        "scrape_configs": [_job(config, key) for key in (*EXPORTER_JOBS, "prometheus", "alertmanager")],
+        "scrape_configs": [_job(config, key) for key in (*EXPORTER_NAMES, "prometheus", "alertmanager")],
     }
 
 
@@ -113,7 +111,7 @@ def shard_config(config: Config, shard: int, replica: int, agent: bool) -> dict[
     rules: a shard sees only part of the fleet. Agent mode keeps only the WAL (`--enable-feature=agent`).
     """
     scrape_configs = []
-    for key in EXPORTER_JOBS:
+    for key in EXPORTER_NAMES:
         job = _job(config, key, "../targets")
         job["relabel_configs"] = _hashmod(config.prometheus.scale_out.shards, shard)
         scrape_configs.append(job)

@@ -16,6 +16,7 @@ import yaml
 
 from exporters.config import Config
 from exporters.config.alerting import AlertingConfig
+from exporters.core.exporter_table import EXPORTER_NAMES
 from exporters.core.types import format_duration
 from exporters.render.links import dashboard_url, runbook_url
 
@@ -47,6 +48,9 @@ def template_context(config: Config) -> dict[str, Any]:
         "A": alerting.alerts,
         "jobs": jobs,
         "sel": {name: f'job="{getattr(jobs, name)}"' for name in type(jobs).model_fields},
+        # Regex alternations over the exporter table: every exporter's job, every self-metrics prefix.
+        "exporter_jobs": "|".join(jobs.exporter_jobs()),
+        "exporter_prefixes": "|".join(EXPORTER_NAMES),
         "w": format_duration(alerting.rate_window),
         "duration": format_duration,
     }

@@ -23,7 +23,14 @@ from exporters.core.tools import REPO_ROOT, ToolMissing
 from exporters.render.main import render_all, write
 from exporters.stack.procs import ManagedProcess, port_in_use
 from exporters.stack.started import Started, load, save
-from exporters.stack.topology import Component, components, effective_config, loopback
+from exporters.stack.topology import (
+    Component,
+    components,
+    effective_config,
+    exporter_listen_address,
+    exporters_to_start,
+    loopback,
+)
 
 READY_TIMEOUT = 45.0
 DEMO_EVENT_TYPES = {"claims", "verifications", "node_events"}
@@ -31,14 +38,10 @@ STOP_TIMEOUT = 10.0
 
 
 def _listen_addresses(config: Config, demo: bool) -> dict[str, str]:
-    out = {
-        "system-exporter": config.exporters.system.listen_address,
-        "business-exporter": config.exporters.business.listen_address,
-        "alertmanager": config.stack.alertmanager_listen_address,
-        "prometheus": config.prometheus.listen_address,
-    }
-    if config.blockchain.networks:
-        out["blockchain-exporter"] = config.exporters.blockchain.listen_address
+    """Component -> the address it will listen on, for what `up` starts with this (effective) config."""
+    out = {row.service: exporter_listen_address(config, row) for row in exporters_to_start(config)}
+    out["alertmanager"] = config.stack.alertmanager_listen_address
+    out["prometheus"] = config.prometheus.listen_address
     if demo:
         out["anvil"] = config.stack.demo_chain_listen_address
     return out
@@ -70,7 +73,9 @@ def up(config: Config, run_dir: Path, demo: bool, foreground: bool) -> int:
     for sub in ("logs", "data", "tree"):
         (run / sub).mkdir(parents=True, exist_ok=True)
     run.chmod(0o700)  # the ingest token and the effective config live here
-    taken = [f"{name} {addr}" for name, addr in _listen_addresses(config, demo).items() if port_in_use(*loopback(addr))]
+    raw = effective_config(config, run, demo)
+    effective = parse_config(raw)
+    taken = [f"{name} {ad}" for name, ad in _listen_addresses(effective, demo).items() if port_in_use(*loopback(ad))]
     if taken:
         print(f"error: port already in use: {', '.join(taken)}; stop what holds it or change config.yml",
               file=sys.stderr)  # fmt: skip
@@ -80,11 +85,9 @@ def up(config: Config, run_dir: Path, demo: bool, foreground: bool) -> int:
         print(f"error: the demo posts {', '.join(sorted(DEMO_EVENT_TYPES))} events, but business.events in the config "
               f"lacks {', '.join(missing)} (config.yml ships them)", file=sys.stderr)  # fmt: skip
         return 1
-    raw = effective_config(config, run, demo)
     config_file = run / "config.yml"
     config_file.write_text(yaml.safe_dump(raw, sort_keys=False))
     config_file.chmod(0o600)
-    effective = parse_config(raw)
     write(render_all(effective, REPO_ROOT), run / "tree")
     (run / "demo-control.json").unlink(missing_ok=True)
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from exporters.config import Config, parse_config
+from exporters.core.exporter_table import EXPORTERS, ExporterRow
 from exporters.core.tools import find_tool
 from exporters.core.types import format_duration, split_listen_address
 from exporters.demo.contract import ARTEFACT, OPERATOR, REGISTRY_ADDRESS, TREASURY
@@ -43,6 +44,16 @@ def _addr(address: str) -> str:
     return f"{host}:{port}"
 
 
+def exporters_to_start(config: Config) -> list[ExporterRow]:
+    """The exporters whose config section gives them something to watch (no chains: no blockchain exporter)."""
+    return [row for row in EXPORTERS if row.load().has_work(getattr(config, row.section))]
+
+
+def exporter_listen_address(config: Config, row: ExporterRow) -> str:
+    listen: str = getattr(config.exporters, row.name).listen_address
+    return listen
+
+
 def ingest_token_file(run: Path, token: str | None) -> Path:
     """The ingest token in a 0600 file of the run dir, for the exporter and the demo clients alike.
 
@@ -60,11 +71,9 @@ def ingest_token_file(run: Path, token: str | None) -> Path:
 def effective_config(config: Config, run: Path, demo: bool) -> dict[str, Any]:
     """config.yml as the native stack runs it: loopback targets, run-dir paths, and the demo additions."""
     raw: dict[str, Any] = config.model_dump(mode="json", by_alias=True)
-    ex = config.exporters
-    networks = raw["blockchain"]["networks"]
     if demo:
         chain_url = f"http://{_addr(config.stack.demo_chain_listen_address)}"
-        networks = raw["blockchain"]["networks"] = [
+        raw["blockchain"]["networks"] = [
             {
                 "name": "demo",
                 "chain_id": 31337,
@@ -91,9 +100,9 @@ def effective_config(config: Config, run: Path, demo: bool) -> dict[str, Any]:
     business["auth_token_file"] = str(ingest_token_file(run, config.business.token()))
     business["store"]["path"] = str(run / "data/business.sqlite")
     targets = raw["prometheus"]["targets"]
-    targets["system"] = [_addr(ex.system.listen_address)]
-    targets["blockchain"] = [_addr(ex.blockchain.listen_address)] if networks else []
-    targets["business"] = [_addr(ex.business.listen_address)]
+    started = {row.name for row in exporters_to_start(parse_config(raw))}  # with the demo's chain
+    for row in EXPORTERS:
+        targets[row.name] = [_addr(exporter_listen_address(config, row))] if row.name in started else []
     targets["prometheus"] = [_addr(config.prometheus.listen_address)]
     targets["alertmanager"] = [_addr(config.stack.alertmanager_listen_address)]
     am = _addr(config.stack.alertmanager_listen_address)
@@ -120,17 +129,11 @@ def components(config: Config, run: Path, config_file: Path, demo: bool) -> list
                 rpc=True,
             )
         )
-    for name, address in (
-        ("system-exporter", config.exporters.system.listen_address),
-        ("blockchain-exporter", config.exporters.blockchain.listen_address),
-        ("business-exporter", config.exporters.business.listen_address),
-    ):
-        if name == "blockchain-exporter" and not config.blockchain.networks:
-            continue
+    for row in exporters_to_start(config):
+        address = exporter_listen_address(config, row)
         base = f"http://{_addr(address)}"
-        sub = name.removesuffix("-exporter")
-        argv = [*ALISMON, sub, *cfg, "--web.listen-address", address]
-        out.append(Component(name, argv, base + "/", base + "/-/ready"))
+        argv = [*ALISMON, row.name, *cfg, "--web.listen-address", address]
+        out.append(Component(row.service, argv, base + "/", base + "/-/ready"))
     am = _addr(config.stack.alertmanager_listen_address)
     out.append(
         Component(

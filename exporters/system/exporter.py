@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Collection
-
-from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
+from typing import Self
 
 from exporters.config.system import SystemConfig
-from exporters.core.collect import BuildInfo, SubCollector, TimedCollectors
+from exporters.core.collect import SubCollector, TimedCollectors
 from exporters.core.http import Exporter
 from exporters.system.filesystem import FilesystemCollector
 from exporters.system.filters import NameFilter
@@ -38,16 +38,24 @@ def build_collectors(config: SystemConfig, enabled: Collection[str] = COLLECTORS
     return [factories[name]() for name in COLLECTORS if name in enabled]
 
 
-class SystemExporter(Exporter):
+class SystemExporter(Exporter[SystemConfig]):
     name = "system"
-    title = "AlisChain system exporter"
 
-    def __init__(
-        self, config: SystemConfig, enabled: Collection[str] = COLLECTORS, runtime_metrics: bool = False
-    ) -> None:
-        super().__init__()
-        self.registry.register(BuildInfo(self.name))
+    def __init__(self, config: SystemConfig, enabled: Collection[str] = COLLECTORS) -> None:
+        super().__init__(config)
         self.registry.register(TimedCollectors("system", build_collectors(config, enabled)))
-        if runtime_metrics:
-            for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
-                self.registry.register(collector)
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        for name in COLLECTORS:
+            parser.add_argument(
+                f"--collector.{name}",
+                dest=f"collector_{name}",
+                default=True,
+                action=argparse.BooleanOptionalAction,
+                help=f"enable the {name} collector",
+            )
+
+    @classmethod
+    def from_args(cls, config: SystemConfig, args: argparse.Namespace) -> Self:
+        return cls(config, [name for name in COLLECTORS if getattr(args, f"collector_{name}")])

@@ -15,6 +15,7 @@ import psutil
 import pytest
 import requests
 
+from exporters.core.exporter_table import EXPORTER_NAMES, EXPORTERS
 from exporters.stack.procs import free_port, port_in_use
 from tests.conftest import write_config
 from tests.dashboards_util import load, panel_queries
@@ -31,12 +32,12 @@ DASHBOARD_JOBS = {
 
 def stack_config(tmp_path: Path, **overrides: object) -> tuple[Path, dict[str, int]]:
     """The repo's config.yml with every stack component on a free loopback port."""
-    names = ("system", "blockchain", "business", "prometheus", "alertmanager", "anvil")
+    names = (*EXPORTER_NAMES, "prometheus", "alertmanager", "anvil")
     ports = {name: free_port() for name in names}
     cfg = write_config(
         tmp_path / "config.yml",
         {
-            "exporters": {n: {"listen_address": f"127.0.0.1:{ports[n]}"} for n in ("system", "blockchain", "business")},
+            "exporters": {n: {"listen_address": f"127.0.0.1:{ports[n]}"} for n in EXPORTER_NAMES},
             "prometheus": {
                 "listen_address": f"127.0.0.1:{ports['prometheus']}",
                 "scrape_interval": "1s",
@@ -77,7 +78,7 @@ def test_foreground_stack_scrapes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             if line.startswith("Press Ctrl-C"):
                 break
         output = "".join(lines)
-        for name in ("system", "blockchain", "business", "prometheus", "alertmanager"):
+        for name in (*EXPORTER_NAMES, "prometheus", "alertmanager"):
             assert f"http://127.0.0.1:{ports[name]}/" in output, name
         assert "anvil" not in output and "traffic" not in output  # only with --demo
         assert "Grafana is not packaged for Debian" in output
@@ -96,7 +97,7 @@ def test_foreground_stack_scrapes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         am = prom_query(prom, "prometheus_notifications_alertmanagers_discovered")
         assert am and am[0]["value"][1] == "1"
         children = psutil.Process(stack.pid).children(recursive=True)
-        assert len(children) == 5
+        assert len(children) == len(EXPORTERS) + 2  # and Prometheus and Alertmanager
         assert (tmp_path / "run/logs/prometheus.log").exists()
         assert (tmp_path / "run/tree/rules/alerts.yml").exists()
     finally:
@@ -162,8 +163,7 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
         assert status.returncode == 0, status.stdout
         rows = [line.split() for line in status.stdout.splitlines()[1:]]
         assert [r[0] for r in rows] == [
-            "anvil", "system-exporter", "blockchain-exporter", "business-exporter",
-            "alertmanager", "prometheus", "traffic", "node-agent-1",
+            "anvil", *(row.service for row in EXPORTERS), "alertmanager", "prometheus", "traffic", "node-agent-1",
         ]  # fmt: skip
         assert all(r[2:4] == ["running", "ok"] for r in rows), status.stdout
         again = alismon_stack(cfg, run, "up", "--demo")

@@ -90,15 +90,6 @@ def test_landing_health_and_readiness(start_system_exporter: Callable[..., str])
     assert requests.get(base + "/nope", timeout=5).status_code == 404
 
 
-def test_no_runtime_noise_unless_asked(start_system_exporter: Callable[..., str]) -> None:
-    plain = requests.get(start_system_exporter() + "/metrics", timeout=5).text
-    runtime = re.compile(r"^((?:process|python)_\w+)", re.M)
-    assert runtime.findall(plain) == []
-    asked = requests.get(start_system_exporter("--web.enable-exporter-metrics") + "/metrics", timeout=5).text
-    found = set(runtime.findall(asked))
-    assert {"process_cpu_seconds_total", "python_gc_objects_collected_total", "python_info"} <= found
-
-
 def test_self_metrics_per_collector(start_system_exporter: Callable[..., str]) -> None:
     base = start_system_exporter("--no-collector.diskstats")
     body = requests.get(f"{base}/metrics", timeout=5).text

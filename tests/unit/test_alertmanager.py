@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from exporters.config import parse_config
+from exporters.core.exporter_table import EXPORTERS
 from exporters.lint.provisioning import missing_secret_files
 from exporters.render.provisioning import alertmanager_config
 from tests.conftest import REPO, tool
@@ -42,7 +43,7 @@ def test_promtool_check_prometheus_config() -> None:
 def test_prometheus_config_has_jobs_limits_and_alertmanagers() -> None:
     prom = yaml.safe_load((REPO / "provisioning/prometheus/prometheus.yml").read_text())
     jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
-    assert set(jobs) == {"alismon-system", "alismon-blockchain", "alismon-business", "prometheus", "alertmanager"}
+    assert set(jobs) == {*(row.job for row in EXPORTERS), "prometheus", "alertmanager"}
     for job in jobs.values():
         assert job["sample_limit"] > 0 and job["label_limit"] > 0 and job["body_size_limit"] == "10MB"
         assert job["label_value_length_limit"] > 0

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from exporters.config import load_config, parse_config
+from exporters.core.exporter_table import EXPORTERS as EXPORTER_TABLE
 from exporters.core.interpolate import interpolate as interpolate_config
 from exporters.core.models import load_yaml
 from tests.conftest import REPO, tool
@@ -31,7 +32,8 @@ DEMO_CONFIG = COMPOSE_DIR / "demo/config.yml"
 # Where the test contract's compiled artefact lives in this checkout (it may move into the package).
 ABI_CANDIDATES = [REPO / "exporters/demo/contracts/AlisRegistry.json"]
 
-EXPORTERS = {"system-exporter": 9810, "blockchain-exporter": 9811, "business-exporter": 9812}
+# Compose service -> port: the compose file lists the exporters of the table, and these tests hold it to it.
+EXPORTERS = {row.service: row.port for row in EXPORTER_TABLE}
 # The one service whose port is meant for other machines.
 PUBLIC_PORTS = {"grafana"}
 # One-shot or client services allowed to be waited on with a weaker condition than service_healthy, and why.
@@ -375,9 +377,10 @@ def test_every_service_has_a_healthcheck() -> None:
         assert "start_interval" not in check  # docker-compose 1.29 rejects it
 
 
-def test_exporter_healthchecks_probe_their_own_ready_endpoint() -> None:
-    for name, port in EXPORTERS.items():
-        svc = services()[name]
+def test_exporter_services_run_their_subcommand_and_probe_their_own_ready_endpoint() -> None:
+    for row in EXPORTER_TABLE:
+        svc, port = services()[row.service], row.port
+        assert svc["command"][0] == row.name
         assert f"http://127.0.0.1:{port}/-/ready" in " ".join(svc["healthcheck"]["test"])
         assert svc["environment"]["ALISMON_HEALTH_URL"] == f"http://127.0.0.1:{port}/-/ready"
         assert svc["ports"] == [f"127.0.0.1:{port}:{port}"]
@@ -440,6 +443,11 @@ def test_dockerfile_copies_only_what_exists() -> None:
         if word == "COPY" and not rest.startswith("--from"):
             for source in rest.split()[:-1]:
                 assert (REPO / source).exists(), f"COPY {source}: not in the repository"
+
+
+def test_dockerfile_exposes_the_port_of_every_exporter() -> None:
+    exposed = {int(port) for word, rest in dockerfile_instructions() if word == "EXPOSE" for port in rest.split()}
+    assert exposed == set(EXPORTERS.values())
 
 
 # ---------------------------------------------------------------- the generated provisioning agrees
@@ -514,5 +522,5 @@ def test_config_yml_loads_with_the_compose_environment(monkeypatch: pytest.Monke
     config = parse_config(load_yaml(REPO / "config.yml"))
     assert str(config.business.store.path) == "/var/lib/alismon/business.sqlite"
     assert config.blockchain.networks[0].endpoints[0].url == "http://anvil:8545"
-    for name in ("system", "blockchain", "business"):
-        assert getattr(config.exporters, name).listen_address.startswith("0.0.0.0:")
+    for row in EXPORTER_TABLE:
+        assert getattr(config.exporters, row.name).listen_address == row.listen_address

@@ -5,13 +5,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from exporters.core.exporter_table import EXPORTER_NAMES
+
 PACKAGE = Path(__file__).resolve().parents[2] / "exporters"
 LAYERS = {
     "core": 0,
     "config": 1,
-    "system": 2,
-    "blockchain": 2,
-    "business": 2,
+    **{name: 2 for name in EXPORTER_NAMES},  # one package per row of the exporter table
     "render": 3,
     "lint": 3,
     "stack": 3,

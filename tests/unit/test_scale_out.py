@@ -11,6 +11,7 @@ import yaml
 
 from exporters.config import parse_config
 from exporters.core.errors import ConfigError
+from exporters.core.exporter_table import EXPORTERS
 from exporters.render.main import render_all, write
 from tests.conftest import REPO, tool
 
@@ -107,9 +108,7 @@ def test_every_shard_keeps_its_own_hashmod_share_and_writes_to_the_store(tmp_pat
             cfg = yaml.safe_load(files[f"provisioning/prometheus/scale-out/shard-{s}-{r}.yml"])
             assert cfg["global"]["external_labels"] == {"monitor": "alischain", "shard": str(s), "replica": str(r)}
             assert "rule_files" not in cfg and "alerting" not in cfg  # a shard sees part of the fleet only
-            assert [j["job_name"] for j in cfg["scrape_configs"]] == [
-                "alismon-system", "alismon-blockchain", "alismon-business"
-            ]  # fmt: skip
+            assert [j["job_name"] for j in cfg["scrape_configs"]] == [row.job for row in EXPORTERS]
             for job in cfg["scrape_configs"]:
                 hashmod, keep = job["relabel_configs"]
                 assert hashmod["modulus"] == 3 and hashmod["action"] == "hashmod"
