@@ -157,8 +157,10 @@ def _auth_middleware(checker: BasicAuthChecker) -> Callable[..., Awaitable[web.S
                 user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 sep = ""
-            if sep and await asyncio.to_thread(checker.check, user, password):
-                return await handler(request)
+            if sep:
+                allowed: bool = await asyncio.to_thread(checker.check, user, password)
+                if allowed:
+                    return await handler(request)
         return web.Response(status=401, text="Unauthorized\n", headers=challenge)
 
     return middleware

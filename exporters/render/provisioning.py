@@ -66,7 +66,7 @@ def target_files(config: Config) -> dict[str, str]:
             groups.append({"targets": list(getattr(targets, key))})
         for host in inventory.hosts:
             if key in host.exporters:
-                address = f"{host.address}:{inventory.ports[key]}"  # type: ignore[index]
+                address = f"{host.address}:{inventory.ports[key]}"
                 labels = {"host": host.name, **inventory.labels, **host.labels}
                 groups.append({"targets": [address], "labels": labels})
         out[f"{PROMETHEUS_DIR}/targets/{key}.yml"] = HEADER + dump_yaml(groups)
