@@ -61,7 +61,7 @@ from web3 import Web3
 
 from benchmarks.common import RESULTS, Target, start_prometheus
 from exporters.core.tools import find_tool
-from exporters.stack.procs import ManagedProcess, free_port
+from exporters.stack.procs import ManagedProcess, alismon_argv, free_port
 from tests.contracts.build import ARTEFACT, load_artefact
 
 CHAIN_ID = 31337
@@ -236,8 +236,7 @@ class Ours:
         self.base = f"http://127.0.0.1:{port}"
         cfg = run / f"blockchain-{port}.yml"
         cfg.write_text(yaml.safe_dump({"blockchain": {"networks": networks}}))
-        argv = [sys.executable, "-m", "exporters.cli", "blockchain", "--config.file", str(cfg)]
-        argv += ["--web.listen-address", f"127.0.0.1:{port}"]
+        argv = alismon_argv("blockchain", config_file=cfg, listen_address=f"127.0.0.1:{port}")
         self.proc = ManagedProcess(f"blockchain-{label}", argv, run / f"blockchain-{port}.log")
         self.session = requests.Session()
 

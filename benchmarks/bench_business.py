@@ -41,7 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.common import RESULTS
 from exporters.core.tools import find_tool
-from exporters.stack.procs import ManagedProcess, free_port
+from exporters.stack.procs import ManagedProcess, free_port, start_alismon
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "bench-ingest-token"
@@ -184,23 +184,11 @@ def start_ours(run: Path) -> tuple[ManagedProcess, str]:
     cfg = run / "config.yml"
     cfg.write_text(yaml.safe_dump(config))
     port = free_port()
-    proc = ManagedProcess(
-        "business",
-        [
-            sys.executable,
-            "-m",
-            "exporters.cli",
-            "business",
-            "--config.file",
-            str(cfg),
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-            "--log.level",
-            "warn",
-        ],
-        run / "business.log",
-    ).start()
-    url = f"http://127.0.0.1:{port}"
+    address = f"127.0.0.1:{port}"
+    proc = start_alismon(
+        "business", "--log.level", "warn", config_file=cfg, listen_address=address, log_path=run / "business.log"
+    )
+    url = f"http://{address}"
     proc.wait_http(f"{url}/-/ready")
     return proc, url
 

@@ -48,7 +48,7 @@ from exporters.business.client import BusinessClient
 from exporters.core.exporter_table import EXPORTER_NAMES, EXPORTERS
 from exporters.core.tools import find_tool
 from exporters.demo.contract import ARTEFACT, OPERATOR, REGISTRY_ADDRESS, TREASURY
-from exporters.stack.procs import ManagedProcess, free_port
+from exporters.stack.procs import ManagedProcess, free_port, start_alismon
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "bench-capacity-token"
@@ -181,44 +181,25 @@ def start_exporters(stack: ExitStack, run: Path) -> dict[str, str]:
     urls = {"chain": chain_url}
     for role in EXPORTER_NAMES:
         port = free_port()
-        proc = ManagedProcess(
-            role,
-            [
-                sys.executable,
-                "-m",
-                "exporters.cli",
-                role,
-                "--config.file",
-                str(cfg),
-                "--web.listen-address",
-                f"127.0.0.1:{port}",
-            ],
-            run / f"{role}.log",
-        ).start()
+        proc = start_alismon(role, config_file=cfg, listen_address=f"127.0.0.1:{port}", log_path=run / f"{role}.log")
         stack.callback(proc.stop)
         urls[role] = f"http://127.0.0.1:{port}"
         proc.wait_http(f"{urls[role]}/-/ready", timeout=30)
     token_file = run / "token"
     token_file.write_text(TOKEN + "\n")
-    traffic = ManagedProcess(
-        "traffic",
-        [
-            sys.executable,
-            "-m",
-            "exporters.cli",
-            "demo",
-            "traffic",
-            "--rpc-url",
-            chain_url,
-            "--business-url",
-            urls["business"],
-            "--token-file",
-            str(token_file),
-            "--seed",
-            "3",
-        ],
-        run / "traffic.log",
-    ).start()
+    traffic = start_alismon(
+        "demo traffic",
+        "--rpc-url",
+        chain_url,
+        "--business-url",
+        urls["business"],
+        "--token-file",
+        str(token_file),
+        "--seed",
+        "3",
+        name="traffic",
+        log_path=run / "traffic.log",
+    )
     stack.callback(traffic.stop)
     return urls
 

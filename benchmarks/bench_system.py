@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from benchmarks.common import Target, interleave, report
 from exporters.core.tools import find_tool
-from exporters.stack.procs import ManagedProcess, free_port
+from exporters.stack.procs import ManagedProcess, free_port, start_alismon
 
 NODE_COLLECTORS = ("cpu", "loadavg", "meminfo", "filesystem", "diskstats", "netdev", "stat", "filefd")
 OUR_COLLECTORS_OFF = ("processes",)
@@ -88,21 +88,13 @@ def main() -> int:
         cfg = run / "config.yml"
         cfg.write_text("system:\n  network:\n    exclude: '^lo$'\n")  # node_exporter 1.5 leaves out lo too
         ours_port, node_port = free_port(), free_port()
-        ours = ManagedProcess(
+        ours = start_alismon(
             "system",
-            [
-                sys.executable,
-                "-m",
-                "exporters.cli",
-                "system",
-                "--config.file",
-                str(cfg),
-                "--web.listen-address",
-                f"127.0.0.1:{ours_port}",
-                *(f"--no-collector.{c}" for c in OUR_COLLECTORS_OFF),
-            ],
-            run / "system.log",
-        ).start()
+            *(f"--no-collector.{c}" for c in OUR_COLLECTORS_OFF),
+            config_file=cfg,
+            listen_address=f"127.0.0.1:{ours_port}",
+            log_path=run / "system.log",
+        )
         node = ManagedProcess(
             "node_exporter",
             [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import requests
 import yaml
 
-from exporters.stack.procs import ManagedProcess, free_port
+from exporters.stack.procs import ManagedProcess, free_port, start_alismon
 from tests.conftest import write_config
 
 TOKEN = "test-ingest-token"
@@ -50,21 +49,14 @@ def start_business(
     config = yaml.safe_load(cfg.read_text())
     config["business"].update({"auth_token": TOKEN, "store": {"path": str(store)}, **(business or {})})
     cfg.write_text(yaml.safe_dump(config))
-    proc = ManagedProcess(
-        name,
-        [
-            sys.executable,
-            "-m",
-            "exporters.cli",
-            "business",
-            "--config.file",
-            str(cfg),
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-            *extra,
-        ],
-        tmp_path / f"{name}.log",
-    ).start()
+    proc = start_alismon(
+        "business",
+        *extra,
+        config_file=cfg,
+        listen_address=f"127.0.0.1:{port}",
+        name=name,
+        log_path=tmp_path / f"{name}.log",
+    )
     procs.append(proc)
     url = f"http://127.0.0.1:{port}"
     proc.wait_http(f"{url}/-/ready")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ import requests
 import yaml
 
 from exporters.core.tools import ToolMissing, find_tool
-from exporters.stack.procs import ManagedProcess, free_port
+from exporters.stack.procs import ManagedProcess, free_port, start_alismon
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,21 +58,14 @@ def start_system_exporter(tmp_path: Path, procs: list[ManagedProcess]) -> Callab
     ) -> str:
         port = free_port()
         cfg = write_config(tmp_path / f"config-{port}.yml", config)
-        p = ManagedProcess(
-            f"system-exporter-{port}",
-            [
-                sys.executable,
-                "-m",
-                "exporters.cli",
-                "system",
-                "--config.file",
-                str(cfg),
-                "--web.listen-address",
-                f"127.0.0.1:{port}",
-                *extra,
-            ],
-            tmp_path / f"system-{port}.log",
-        ).start()
+        p = start_alismon(
+            "system",
+            *extra,
+            config_file=cfg,
+            listen_address=f"127.0.0.1:{port}",
+            name=f"system-exporter-{port}",
+            log_path=tmp_path / f"system-{port}.log",
+        )
         procs.append(p)
         base = f"{scheme}://127.0.0.1:{port}"
         if wait:
@@ -188,21 +180,14 @@ def start_blockchain_exporter(tmp_path: Path, procs: list[ManagedProcess]) -> Ca
     def start(networks: list[dict[str, Any]], *extra: str) -> str:
         port = free_port()
         cfg = write_config(tmp_path / f"config-{port}.yml", {"blockchain": {"networks": networks}})
-        p = ManagedProcess(
-            f"blockchain-exporter-{port}",
-            [
-                sys.executable,
-                "-m",
-                "exporters.cli",
-                "blockchain",
-                "--config.file",
-                str(cfg),
-                "--web.listen-address",
-                f"127.0.0.1:{port}",
-                *extra,
-            ],
-            tmp_path / f"blockchain-{port}.log",
-        ).start()
+        p = start_alismon(
+            "blockchain",
+            *extra,
+            config_file=cfg,
+            listen_address=f"127.0.0.1:{port}",
+            name=f"blockchain-exporter-{port}",
+            log_path=tmp_path / f"blockchain-{port}.log",
+        )
         procs.append(p)
         base = f"http://127.0.0.1:{port}"
         p.wait_http(f"{base}/-/healthy")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from exporters.stack.procs import ManagedProcess, free_port
+from exporters.stack.procs import ManagedProcess, alismon_argv, free_port
 from tests.business_util import TOKEN
 from tests.conftest import REPO, tool
 
@@ -89,18 +88,7 @@ def start_stack(
     cfg.write_text(yaml.safe_dump(config))
     out = tmp_path / "tree"
     rendered = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "exporters.cli",
-            "render",
-            "--config.file",
-            str(cfg),
-            "--root",
-            str(REPO),
-            "--out",
-            str(out),
-        ],
+        alismon_argv("render", "--root", str(REPO), "--out", str(out), config_file=cfg),
         capture_output=True,
         text=True,
         timeout=60,
@@ -112,23 +100,11 @@ def start_stack(
         procs.append(proc)
         proc.wait_http(ready)
 
-    start(
-        "system",
-        [sys.executable, "-m", "exporters.cli", "system", "--config.file", str(cfg)],
-        f"http://127.0.0.1:{sys_port}/-/ready",
-    )
+    start("system", alismon_argv("system", config_file=cfg), f"http://127.0.0.1:{sys_port}/-/ready")
     if business:
-        start(
-            "business",
-            [sys.executable, "-m", "exporters.cli", "business", "--config.file", str(cfg)],
-            f"http://127.0.0.1:{biz_port}/-/ready",
-        )
+        start("business", alismon_argv("business", config_file=cfg), f"http://127.0.0.1:{biz_port}/-/ready")
     if networks:
-        start(
-            "blockchain",
-            [sys.executable, "-m", "exporters.cli", "blockchain", "--config.file", str(cfg)],
-            f"http://127.0.0.1:{bc_port}/-/ready",
-        )
+        start("blockchain", alismon_argv("blockchain", config_file=cfg), f"http://127.0.0.1:{bc_port}/-/ready")
     peers = []
     for i, (port, addr) in enumerate(zip(am_ports, cluster_addrs, strict=True)):
         name = "alertmanager" if i == 0 else f"alertmanager-{i + 1}"

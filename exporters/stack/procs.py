@@ -6,11 +6,16 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import requests
+
+# `alismon` as run by this interpreter: a child imports the same package as its parent (a worktree's or a
+# venv's), not whichever `alismon` console script comes first on PATH.
+ALISMON = (sys.executable, "-m", "exporters.cli")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -23,6 +28,18 @@ def port_in_use(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex((host, port)) == 0
+
+
+def alismon_argv(
+    command: str, *extra: str, config_file: str | os.PathLike[str] | None = None, listen_address: str | None = None
+) -> list[str]:
+    """`alismon <command> [--config.file F] [--web.listen-address A] <extra...>`; `command` may be two words."""
+    argv = [*ALISMON, *command.split()]
+    if config_file is not None:
+        argv += ["--config.file", os.fspath(config_file)]
+    if listen_address is not None:
+        argv += ["--web.listen-address", listen_address]
+    return [*argv, *extra]
 
 
 class ManagedProcess:
@@ -102,3 +119,18 @@ class ManagedProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+
+
+def start_alismon(
+    command: str,
+    *extra: str,
+    log_path: Path,
+    config_file: str | os.PathLike[str] | None = None,
+    listen_address: str | None = None,
+    name: str | None = None,
+    env: dict[str, str] | None = None,
+) -> ManagedProcess:
+    """Start `alismon <command> ...` (see alismon_argv) detached, logging to `log_path`; readiness is the caller's
+    to wait for (`wait_http`), since the URL, scheme and TLS options differ."""
+    argv = alismon_argv(command, *extra, config_file=config_file, listen_address=listen_address)
+    return ManagedProcess(name or command.replace(" ", "-"), argv, log_path, env=env).start()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ from exporters.core.exporter_table import EXPORTERS, ExporterRow
 from exporters.core.tools import find_tool
 from exporters.core.types import format_duration, split_listen_address
 from exporters.demo.contract import ARTEFACT, OPERATOR, REGISTRY_ADDRESS, TREASURY
+from exporters.stack.procs import alismon_argv
 
-ALISMON = [sys.executable, "-m", "exporters.cli"]
 AGENT_NAME = "node-agent-1"
 
 
@@ -115,7 +114,6 @@ def effective_config(config: Config, run: Path, demo: bool) -> dict[str, Any]:
 def components(config: Config, run: Path, config_file: Path, demo: bool) -> list[Component]:
     """In start order: the chain first (exporters poll it), Prometheus after what it scrapes, traffic last."""
     tree = run / "tree"
-    cfg = ["--config.file", str(config_file)]
     out: list[Component] = []
     if demo:
         host, port = loopback(config.stack.demo_chain_listen_address)
@@ -132,7 +130,7 @@ def components(config: Config, run: Path, config_file: Path, demo: bool) -> list
     for row in exporters_to_start(config):
         address = exporter_listen_address(config, row)
         base = f"http://{_addr(address)}"
-        argv = [*ALISMON, row.name, *cfg, "--web.listen-address", address]
+        argv = alismon_argv(row.name, config_file=config_file, listen_address=address)
         out.append(Component(row.service, argv, base + "/", base + "/-/ready"))
     am = _addr(config.stack.alertmanager_listen_address)
     out.append(
@@ -170,9 +168,9 @@ def components(config: Config, run: Path, config_file: Path, demo: bool) -> list
         biz = f"http://{_addr(config.exporters.business.listen_address)}"
         token = str(config.business.auth_token_file)
         chain_url = out[0].url
-        traffic = [*ALISMON, "demo", "traffic", "--rpc-url", chain_url, "--business-url", biz, "--token-file", token]
+        traffic = alismon_argv("demo traffic", "--rpc-url", chain_url, "--business-url", biz, "--token-file", token)
         traffic += ["--control-file", str(run / "demo-control.json"), "--spool", str(run / "data/demo-spool.json")]
         out.append(Component("traffic", traffic, "", ""))
-        agent = [*ALISMON, "demo", "agent", "--business-url", biz, "--token-file", token, "--name", AGENT_NAME]
+        agent = alismon_argv("demo agent", "--business-url", biz, "--token-file", token, "--name", AGENT_NAME)
         out.append(Component(AGENT_NAME, agent, "", ""))
     return out

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from exporters.core.exporter_table import EXPORTER_NAMES, EXPORTERS
-from exporters.stack.procs import free_port, port_in_use
+from exporters.stack.procs import alismon_argv, free_port, port_in_use
 from tests.conftest import write_config
 from tests.dashboards_util import load, panel_queries
 from tests.helpers import prom_query, wait_for
@@ -54,13 +54,12 @@ def stack_config(tmp_path: Path, **overrides: object) -> tuple[Path, dict[str, i
 
 
 def alismon_stack(cfg: Path, run: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "exporters.cli", "stack", *args, "--config.file", str(cfg), "--run-dir", str(run)]
+    argv = alismon_argv("stack", *args, "--run-dir", str(run), config_file=cfg)
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
 
 
 def start_foreground(cfg: Path, run: Path) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "exporters.cli", "stack", "up", "--foreground"]
-    argv += ["--config.file", str(cfg), "--run-dir", str(run)]
+    argv = alismon_argv("stack up", "--foreground", "--run-dir", str(run), config_file=cfg)
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -195,10 +194,11 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
 
         # Without Grafana: the same dashboards as static pages drawn from this Prometheus.
         snap = subprocess.run(
-            [sys.executable, "-m", "exporters.cli", "snapshot", "--config.file", str(cfg), "--out", str(run / "snap"),
-             "--minutes", "5"],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            alismon_argv("snapshot", "--out", str(run / "snap"), "--minutes", "5", config_file=cfg),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert snap.returncode == 0 and "wrote 5 dashboards" in snap.stdout, snap.stderr
         drawn = 0
         for name in DASHBOARD_JOBS:
@@ -246,20 +246,15 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
 def test_log_formats(tmp_path: Path, fmt: str) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporters.cli",
+        alismon_argv(
             "system",
-            "--config.file",
-            str(write_config(tmp_path / "c.yml")),
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
             "--log.format",
             fmt,
             "--log.level",
             "debug",
-        ],
+            config_file=write_config(tmp_path / "c.yml"),
+            listen_address=f"127.0.0.1:{port}",
+        ),
         stderr=subprocess.PIPE,
         text=True,
     )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
 
-from exporters.stack.procs import ManagedProcess
+from exporters.stack.procs import ManagedProcess, alismon_argv
 from tests.business_util import TOKEN, Business, start_business
 from tests.conftest import tool, write_config
 from tests.helpers import prom_query, value, wait_for
@@ -199,7 +198,7 @@ def test_rate_limit_refuses_past_the_bucket_and_says_when_to_come_back(
 def test_unauthenticated_start_is_refused(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "c.yml", {"business": {"auth_token": None}})
     result = subprocess.run(
-        [sys.executable, "-m", "exporters.cli", "business", "--config.file", str(cfg)],
+        alismon_argv("business", config_file=cfg),
         capture_output=True,
         text=True,
         timeout=60,

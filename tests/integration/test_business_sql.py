@@ -6,7 +6,6 @@ import importlib.util
 import os
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from exporters.business.sql import SQLSources
 from exporters.config import parse_config
-from exporters.stack.procs import ManagedProcess
+from exporters.stack.procs import ManagedProcess, alismon_argv
 from tests.business_util import TOKEN, Business, start_business
 from tests.conftest import tool, write_config
 from tests.helpers import samples, value, wait_for
@@ -294,7 +293,7 @@ def test_postgres_without_driver_is_a_clear_startup_error(tmp_path: Path) -> Non
     pg = {"name": "ledger", "url": "postgresql://monitor@db.invalid/app", "queries": [query("q", "SELECT 1")]}
     cfg = write_config(tmp_path / "c.yml", {"business": {"auth_token": TOKEN, "sql_sources": [pg]}})
     result = subprocess.run(
-        [sys.executable, "-m", "exporters.cli", "business", "--config.file", str(cfg)],
+        alismon_argv("business", config_file=cfg),
         capture_output=True,
         text=True,
         timeout=60,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from exporters.stack.procs import alismon_argv
 from tests.conftest import REPO, tool
 from tests.helpers import families, value
 
@@ -153,16 +154,7 @@ def test_port_in_use_is_a_clear_error(start_system_exporter: Callable[..., str])
     base = start_system_exporter()
     port = base.rsplit(":", 1)[1]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "exporters.cli",
-            "system",
-            "--config.file",
-            str(REPO / "config.yml"),
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-        ],
+        alismon_argv("system", config_file=REPO / "config.yml", listen_address=f"127.0.0.1:{port}"),
         capture_output=True,
         text=True,
         timeout=30,

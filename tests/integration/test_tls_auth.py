@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import bcrypt
 import pytest
 import requests
 
+from exporters.stack.procs import alismon_argv
 from tests.conftest import REPO
 from tests.helpers import prom_query, wait_for
 
@@ -102,17 +102,7 @@ def test_prometheus_scrapes_through_tls_and_basic_auth(
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "exporters.cli",
-            "system",
-            "--config.file",
-            str(REPO / "config.yml"),
-            "--web.listen-address",
-            "127.0.0.1:1",
-            *args,
-        ],
+        alismon_argv("system", *args, config_file=REPO / "config.yml", listen_address="127.0.0.1:1"),
         capture_output=True,
         text=True,
         timeout=60,

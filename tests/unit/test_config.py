@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from exporters.config import load_config, parse_config
 from exporters.core.errors import ConfigError
 from exporters.core.interpolate import interpolate
 from exporters.core.types import format_duration, parse_duration
+from exporters.stack.procs import alismon_argv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -153,7 +153,7 @@ def test_duration_formatting_round_trips() -> None:
 
 def _check(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "exporters.cli", "config", "check", "--config.file", str(path)],
+        alismon_argv("config check", config_file=path),
         capture_output=True,
         text=True,
         timeout=60,

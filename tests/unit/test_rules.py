@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from exporters.config import load_config, parse_config
 from exporters.core.errors import ConfigError
 from exporters.lint.rules import check_alerts, check_coverage, load_rules
 from exporters.render.rules import render_rules
+from exporters.stack.procs import alismon_argv
 from tests.conftest import REPO, tool
 
 ALERTS, RECORDING = REPO / "rules/alerts.yml", REPO / "rules/recording.yml"
@@ -21,17 +21,7 @@ ALERTS, RECORDING = REPO / "rules/alerts.yml", REPO / "rules/recording.yml"
 
 def test_generated_rules_are_in_sync() -> None:
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "exporters.cli",
-            "render",
-            "--check",
-            "--config.file",
-            str(REPO / "config.yml"),
-            "--root",
-            str(REPO),
-        ],
+        alismon_argv("render", "--check", "--root", str(REPO), config_file=REPO / "config.yml"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -253,16 +243,7 @@ def test_invalid_thresholds_are_config_errors(alerting: dict, expected: str) -> 
 
 
 def test_alismon_lint_passes_on_the_repo_and_names_missing_secret_files() -> None:
-    lint = [
-        sys.executable,
-        "-m",
-        "exporters.cli",
-        "lint",
-        "--config.file",
-        str(REPO / "config.yml"),
-        "--root",
-        str(REPO),
-    ]
+    lint = alismon_argv("lint", "--root", str(REPO), config_file=REPO / "config.yml")
     # The shipped provisioning names compose's /run/secrets, which do not exist on this machine.
     result = subprocess.run(lint, capture_output=True, text=True, timeout=180)
     assert result.returncode == 1
@@ -277,19 +258,8 @@ def test_render_check_reports_a_stale_file(tmp_path: Path) -> None:
     shutil.copytree(REPO / "rules", tmp_path / "rules")
     shutil.copytree(REPO / "provisioning", tmp_path / "provisioning")
     shutil.copytree(REPO / "dashboards", tmp_path / "dashboards")
-    cmd = [
-        sys.executable,
-        "-m",
-        "exporters.cli",
-        "render",
-        "--check",
-        "--config.file",
-        str(REPO / "config.yml"),
-        "--root",
-        str(REPO),
-        "--out",
-        str(tmp_path),
-    ]
+    out = ("--root", str(REPO), "--out", str(tmp_path))
+    cmd = alismon_argv("render", "--check", *out, config_file=REPO / "config.yml")
     assert subprocess.run(cmd, capture_output=True, text=True, timeout=60).returncode == 0
     with (tmp_path / "rules/alerts.yml").open("a") as f:
         f.write("# hand edit\n")
