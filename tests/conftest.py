@@ -1,4 +1,4 @@
-"""Fixtures starting real components on free loopback ports, and stopping them afterwards."""
+"""The tiers of the suite, and fixtures starting real components on free loopback ports (stopped afterwards)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,19 @@ from exporters.core.tools import ToolMissing, find_tool
 from exporters.stack.procs import ManagedProcess, free_port, start_alismon
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
+# A test's tier is the directory it lives in, so a new test gets one without anyone remembering to mark it.
+TIERS = ("unit", "tools", "integration", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else None
+        if tier not in TIERS:
+            where = ", ".join(f"tests/{t}/" for t in TIERS)
+            raise pytest.UsageError(f"{item.nodeid}: put the test in its tier's directory: {where}")
+        item.add_marker(tier)
 
 
 def tool(name: str) -> str:

@@ -7,6 +7,15 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+DASHBOARDS = sorted(p.name for p in (REPO / "dashboards").glob("*.json"))
+# The job each dashboard's $job variable selects in the tests.
+JOBS = {
+    "system.json": "alismon-system",
+    "overview.json": "alismon-system",
+    "exporters.json": ".*",
+    "business.json": "alismon-business",
+    "blockchain.json": "alismon-blockchain",
+}
 
 
 def load(name: str) -> dict[str, Any]:

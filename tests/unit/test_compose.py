@@ -1,17 +1,13 @@
-"""The compose stack (compose/): validated by the real docker-compose binary, then checked statically.
+"""The compose stack (compose/) checked statically; docker-compose's own validation is in tests/tools/test_compose.py.
 
-No Docker engine runs here, so nothing is built or started: `docker-compose config -q` (Debian's
-1.29, the strictest schema we promise to keep to) validates the file, and the rest reads the YAML
-and the Dockerfile: mounted paths exist, images are pinned, secrets are files, ports are loopback,
-health checks gate start order, and the generated provisioning agrees with the service names.
+These read the YAML and the Dockerfile: mounted paths exist, images are pinned, secrets are files, ports are
+loopback, health checks gate start order, and the generated provisioning agrees with the service names.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -22,11 +18,9 @@ from exporters.config import load_config, parse_config
 from exporters.core.exporter_table import EXPORTERS as EXPORTER_TABLE
 from exporters.core.interpolate import interpolate as interpolate_config
 from exporters.core.models import load_yaml
-from tests.conftest import REPO, tool
+from tests.compose_util import COMPOSE, COMPOSE_DIR, compose, env_example, services
+from tests.conftest import REPO
 
-COMPOSE_DIR = REPO / "compose"
-COMPOSE = COMPOSE_DIR / "docker-compose.yml"
-ENV_EXAMPLE = COMPOSE_DIR / ".env.example"
 DOCKERFILE = COMPOSE_DIR / "Dockerfile"
 DEMO_CONFIG = COMPOSE_DIR / "demo/config.yml"
 # Where the test contract's compiled artefact lives in this checkout (it may move into the package).
@@ -42,25 +36,10 @@ WEAKER_DEPENDS_ON: dict[str, str] = {}
 _VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 
 
-def env_example() -> dict[str, str]:
-    out = {}
-    for line in ENV_EXAMPLE.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, sep, value = line.partition("=")
-            assert sep, f".env.example: not NAME=value: {line!r}"
-            out[name.strip()] = value.strip()
-    return out
-
-
 def interpolate(value: str, env: dict[str, str] | None = None) -> str:
     """Compose's ${VAR} / ${VAR:-default} substitution with the .env.example values."""
     env = env_example() if env is None else env
     return _VAR.sub(lambda m: env.get(m.group(1)) or m.group(2) or "", value).replace("$$", "$")
-
-
-def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE.read_text())
 
 
 def strings(node: Any) -> list[str]:
@@ -70,25 +49,6 @@ def strings(node: Any) -> list[str]:
     if isinstance(node, list):
         return [s for v in node for s in strings(v)]
     return [node] if isinstance(node, str) else []
-
-
-def services() -> dict[str, dict[str, Any]]:
-    return compose()["services"]
-
-
-def profiles() -> set[str]:
-    return {p for svc in services().values() for p in svc.get("profiles", [])}
-
-
-def run_compose(*args: str, env_file: bool = True) -> subprocess.CompletedProcess[str]:
-    binary = tool("docker-compose")
-    # A clean environment: variables of the caller's shell must not hide a missing .env.example entry.
-    env = {k: v for k, v in os.environ.items() if k not in env_example() and not k.startswith("COMPOSE_")}
-    cmd = [binary]
-    if env_file:
-        cmd += ["--env-file", str(ENV_EXAMPLE)]
-    cmd += ["-f", str(COMPOSE), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=COMPOSE_DIR, env=env)
 
 
 def mounts(service: str) -> list[tuple[str, str, str]]:
@@ -124,47 +84,7 @@ def flag(service: str, name: str) -> str:
     raise AssertionError(f"{service}: no {name}= in its command")
 
 
-# ---------------------------------------------------------------- docker-compose validation
-
-
-def test_docker_compose_binary_is_installed() -> None:
-    if shutil.which("docker-compose") is None:
-        pytest.fail("docker-compose is not installed: apt-get install docker-compose", pytrace=False)
-
-
-@pytest.mark.parametrize("profile", [None, "demo", "scale"])
-def test_docker_compose_config_validates(profile: str | None) -> None:
-    args = ["--profile", profile] if profile else []
-    result = run_compose(*args, "config", "-q")
-    assert result.returncode == 0, result.stderr
-    assert result.stderr.strip() == "", result.stderr  # no warning about an unset variable either
-
-
-def test_every_profile_is_validated() -> None:
-    # A new profile must be added to the parametrized validation above.
-    assert profiles() == {"demo", "scale"}
-
-
-def test_docker_compose_config_validates_with_defaults_only() -> None:
-    """Without a .env every variable falls back to its default (a fresh checkout works)."""
-    result = run_compose("config", "-q", env_file=False)
-    assert result.returncode == 0, result.stderr
-    assert "is not set" not in result.stderr, result.stderr
-
-
-def test_docker_compose_rejects_an_unknown_key(tmp_path: Path) -> None:
-    """The validation above means something: 1.29 refuses keys outside its schema."""
-    broken = tmp_path / "docker-compose.yml"
-    broken.write_text(COMPOSE.read_text().replace("  prometheus:\n", "  prometheus:\n    no_such_key: 1\n", 1))
-    cmd = [tool("docker-compose"), "--project-directory", str(COMPOSE_DIR), "--env-file", str(ENV_EXAMPLE)]
-    result = subprocess.run(
-        [*cmd, "-f", str(broken), "config", "-q"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode != 0
-    assert "no_such_key" in result.stderr
+# ---------------------------------------------------------------- variables
 
 
 def test_env_example_lists_exactly_the_variables_compose_uses() -> None:
@@ -311,8 +231,6 @@ def test_secrets_are_files_only() -> None:
         assert path.parent == COMPOSE_DIR / "secrets", f"secret {name}: keep it under compose/secrets/"
         assert path.with_name(path.name + ".example").is_file(), f"secret {name}: no {path.name}.example"
         assert path.name in (COMPOSE_DIR / "secrets/README.md").read_text(), f"secret {name}: not documented"
-        ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=REPO, timeout=30)
-        assert ignored.returncode == 0, f"secret {name}: {path} is not git-ignored"
 
 
 def test_no_secret_inline_in_compose_or_env_example() -> None:

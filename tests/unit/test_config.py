@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ from exporters.config import load_config, parse_config
 from exporters.core.errors import ConfigError
 from exporters.core.interpolate import interpolate
 from exporters.core.types import format_duration, parse_duration
-from exporters.stack.procs import alismon_argv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -149,48 +147,6 @@ def test_durations(text: object, seconds: float) -> None:
 def test_duration_formatting_round_trips() -> None:
     for seconds in (0.5, 15, 90, 3600, 86400 * 15):
         assert parse_duration(format_duration(seconds)) == seconds
-
-
-def _check(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        alismon_argv("config check", config_file=path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def test_cli_check_ok() -> None:
-    result = _check(REPO / "config.yml")
-    assert result.returncode == 0, result.stderr
-    assert "OK" in result.stdout
-
-
-def test_cli_check_bad_file_exits_2_without_traceback(tmp_path: Path) -> None:
-    cfg = tmp_path / "bad.yml"
-    cfg.write_text("system:\n  disk:\n    include: '(['\n  colour: blue\nprometheus:\n  scrape_interval: soon\n")
-    result = _check(cfg)
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert "error: system.colour: unknown key" in lines
-    assert "error: prometheus.scrape_interval: 'soon' is not a duration (use e.g. 15s, 1m, 500ms)" in lines
-    assert any(line.startswith("error: system.disk.include: invalid regular expression") for line in lines)
-    assert len(lines) == 3
-
-
-def test_cli_check_invalid_yaml_names_line(tmp_path: Path) -> None:
-    cfg = tmp_path / "bad.yml"
-    cfg.write_text("system:\n  disk: [unclosed\n")
-    result = _check(cfg)
-    assert result.returncode == 2
-    assert result.stderr.startswith(f"error: {cfg}:3:1: invalid YAML:")
-
-
-def test_cli_check_missing_file(tmp_path: Path) -> None:
-    result = _check(tmp_path / "absent.yml")
-    assert result.returncode == 2
-    assert result.stderr.strip() == f"error: {tmp_path / 'absent.yml'}: cannot read: No such file or directory"
 
 
 @pytest.mark.parametrize(

@@ -1,50 +1,20 @@
-"""Rules: generated and in sync, promtool-clean, unit-tested, every alert well-formed and covered."""
+"""Rules: every alert well-formed and covered, thresholds from the config rendered exactly where they belong."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from exporters.config import load_config, parse_config
+from exporters.config import parse_config
 from exporters.core.errors import ConfigError
 from exporters.lint.rules import check_alerts, check_coverage, load_rules
 from exporters.render.rules import render_rules
-from exporters.stack.procs import alismon_argv
-from tests.conftest import REPO, tool
+from tests.conftest import REPO
 
 ALERTS, RECORDING = REPO / "rules/alerts.yml", REPO / "rules/recording.yml"
-
-
-def test_generated_rules_are_in_sync() -> None:
-    result = subprocess.run(
-        alismon_argv("render", "--check", "--root", str(REPO), config_file=REPO / "config.yml"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-
-
-def test_promtool_lint_is_clean() -> None:
-    result = subprocess.run(
-        [tool("promtool"), "check", "rules", "--lint=all", "--lint-fatal", str(ALERTS), str(RECORDING)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_promtool_unit_tests_pass() -> None:
-    files = sorted(str(p) for p in (REPO / "tests/rules").glob("*.yml"))
-    assert len(files) >= 4
-    result = subprocess.run([tool("promtool"), "test", "rules", *files], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("SUCCESS") == len(files)
 
 
 def test_every_alert_is_well_formed_and_has_a_runbook() -> None:
@@ -193,12 +163,6 @@ def test_chain_thresholds_render_into_the_expressions() -> None:
     assert 'blockchain_sync_delay_seconds{job="evm"} > 60' in alerts["BlockchainSync"]["expr"]
     assert "[10m]" in alerts["BlockchainNoNewBlocks"]["expr"]
     assert alerts["BlockchainNoNewBlocks"]["annotations"]["value"] == "no block for 10m"
-    # The rendered variant is still valid PromQL.
-    rules = {"groups": [{"name": "g", "rules": custom["rules/alerts.yml"]}]}
-    result = subprocess.run(
-        [tool("promtool"), "check", "rules", "/dev/stdin"], input=yaml.safe_dump(rules), capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
@@ -240,31 +204,3 @@ def test_invalid_thresholds_are_config_errors(alerting: dict, expected: str) -> 
     with pytest.raises(ConfigError) as info:
         parse_config({"alerting": alerting})
     assert info.value.problems == [expected]
-
-
-def test_alismon_lint_passes_on_the_repo_and_names_missing_secret_files() -> None:
-    lint = alismon_argv("lint", "--root", str(REPO), config_file=REPO / "config.yml")
-    # The shipped provisioning names compose's /run/secrets, which do not exist on this machine.
-    result = subprocess.run(lint, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 1
-    assert "FAIL secret files" in result.stdout and result.stdout.count("ok  ") == 9
-    assert "api_url_file: secret file /run/secrets/slack_webhook_url does not exist" in result.stderr
-    result = subprocess.run([*lint, "--skip-secret-files"], capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("ok  ") == 9 and result.stdout.count("skip ") == 1
-
-
-def test_render_check_reports_a_stale_file(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "rules", tmp_path / "rules")
-    shutil.copytree(REPO / "provisioning", tmp_path / "provisioning")
-    shutil.copytree(REPO / "dashboards", tmp_path / "dashboards")
-    out = ("--root", str(REPO), "--out", str(tmp_path))
-    cmd = alismon_argv("render", "--check", *out, config_file=REPO / "config.yml")
-    assert subprocess.run(cmd, capture_output=True, text=True, timeout=60).returncode == 0
-    with (tmp_path / "rules/alerts.yml").open("a") as f:
-        f.write("# hand edit\n")
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
-    assert "stale: rules/alerts.yml" in result.stderr and "-# hand edit" in result.stderr
-    assert result.stderr.count("stale: ") == 1
-    assert load_config(REPO / "config.yml")  # the shipped config still loads

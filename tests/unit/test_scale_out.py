@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -12,27 +10,7 @@ import yaml
 from exporters.config import parse_config
 from exporters.core.errors import ConfigError
 from exporters.core.exporter_table import EXPORTERS
-from exporters.render.main import render_all, write
-from tests.conftest import REPO, tool
-
-SCALE = {
-    "shards": 3,
-    "replicas": 2,
-    "remote_write": [
-        {"name": "mimir", "url": "http://mimir:9009/api/v1/push", "headers": {"X-Scope-OrgID": "alischain"}}
-    ],
-    "shard_targets": [f"prometheus-shard-{s}-{r}:9090" for s in range(3) for r in range(2)],
-}
-
-
-def render(overrides: dict[str, Any], out: Path | None = None) -> dict[str, str]:
-    base = yaml.safe_load((REPO / "config.yml").read_text())
-    for section, values in overrides.items():
-        base[section] = {**base.get(section, {}), **values}
-    files = render_all(parse_config(base), REPO)
-    if out is not None:
-        write(files, out)
-    return files
+from tests.scale_out_util import SCALE, render
 
 
 def test_inventory_hosts_become_labelled_target_groups() -> None:
@@ -121,40 +99,3 @@ def test_every_shard_keeps_its_own_hashmod_share_and_writes_to_the_store(tmp_pat
     assert [j["job_name"] for j in central["scrape_configs"]] == ["prometheus-shards", "alertmanager"]
     shard_targets = yaml.safe_load(files["provisioning/prometheus/scale-out/targets/shards.yml"])
     assert shard_targets == [{"targets": SCALE["shard_targets"]}]
-
-
-def test_promtool_accepts_every_rendered_variant(tmp_path: Path) -> None:
-    render({"prometheus": {"scale_out": SCALE}}, tmp_path)
-    out = tmp_path / "provisioning/prometheus"
-    variants: list[tuple[Path, list[str]]] = [(out / "prometheus.yml", []), (out / "scale-out/central.yml", [])]
-    for s in range(3):
-        for r in range(2):
-            variants.append((out / f"scale-out/shard-{s}-{r}.yml", []))
-            variants.append((out / f"scale-out/agent-{s}-{r}.yml", ["--agent"]))
-    for path, flags in variants:
-        result = subprocess.run(
-            [tool("promtool"), "check", "config", *flags, str(path)], capture_output=True, text=True, timeout=60
-        )
-        assert result.returncode == 0, f"{path.name}: {result.stdout}{result.stderr}"
-    # An agent config with rules is refused by promtool --agent: the check can fail.
-    agent = yaml.safe_load((out / "scale-out/agent-0-0.yml").read_text())
-    bad = tmp_path / "bad-agent.yml"
-    bad.write_text(yaml.safe_dump({**agent, "rule_files": ["x.yml"]}))
-    result = subprocess.run([tool("promtool"), "check", "config", "--agent", str(bad)], capture_output=True, text=True)
-    assert result.returncode != 0
-
-
-@pytest.mark.parametrize("store", ["mimir", "thanos-receive", "victoriametrics"])
-def test_store_snippets_render_configs_promtool_accepts(store: str, tmp_path: Path) -> None:
-    snippet = yaml.safe_load((REPO / f"docs/scaling/{store}.yml").read_text())
-    scale = snippet["prometheus"]["scale_out"]
-    files = render({"prometheus": {"scale_out": scale}}, tmp_path)
-    agents = sorted(p for p in files if "/scale-out/agent-" in p)
-    assert len(agents) == scale["shards"] * scale["replicas"] == len(scale["shard_targets"])
-    for path in agents:
-        cfg = yaml.safe_load(files[path])
-        assert [rw["url"] for rw in cfg["remote_write"]] == [rw["url"] for rw in scale["remote_write"]]
-        result = subprocess.run(
-            [tool("promtool"), "check", "config", "--agent", str(tmp_path / path)], capture_output=True, text=True
-        )
-        assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,51 @@
+"""`alismon config check` as a user runs it: exit codes and `key.path: problem` lines, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from exporters.stack.procs import alismon_argv
+from tests.conftest import REPO
+
+
+def _check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        alismon_argv("config check", config_file=path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_check_ok() -> None:
+    result = _check(REPO / "config.yml")
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+def test_cli_check_bad_file_exits_2_without_traceback(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text("system:\n  disk:\n    include: '(['\n  colour: blue\nprometheus:\n  scrape_interval: soon\n")
+    result = _check(cfg)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert "error: system.colour: unknown key" in lines
+    assert "error: prometheus.scrape_interval: 'soon' is not a duration (use e.g. 15s, 1m, 500ms)" in lines
+    assert any(line.startswith("error: system.disk.include: invalid regular expression") for line in lines)
+    assert len(lines) == 3
+
+
+def test_cli_check_invalid_yaml_names_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text("system:\n  disk: [unclosed\n")
+    result = _check(cfg)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {cfg}:3:1: invalid YAML:")
+
+
+def test_cli_check_missing_file(tmp_path: Path) -> None:
+    result = _check(tmp_path / "absent.yml")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'absent.yml'}: cannot read: No such file or directory"
