@@ -14,6 +14,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from eth_utils import keccak
+
+# eth-hash picks its keccak backend on first use, and pycryptodome's ctypes loader then asks
+# platform.architecture(), which runs `file` on the interpreter once per process. That is a library
+# loading, not a test starting a program: let it happen here, before any test's guard is in place.
+keccak(b"")
 
 
 class NotInUnitTier(RuntimeError):
