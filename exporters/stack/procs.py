@@ -33,13 +33,16 @@ def port_in_use(host: str, port: int) -> bool:
 def alismon_argv(
     command: str, *extra: str, config_file: str | os.PathLike[str] | None = None, listen_address: str | None = None
 ) -> list[str]:
-    """`alismon <command> [--config.file F] [--web.listen-address A] <extra...>`; `command` may be two words."""
-    argv = [*ALISMON, *command.split()]
+    """`alismon <command> <extra...> [--config.file F] [--web.listen-address A]`.
+
+    The flags go last, after any subcommand in `command` ("config check") or `extra` ("stack", "up"), since
+    argparse takes them only after it."""
+    argv = [*ALISMON, *command.split(), *extra]
     if config_file is not None:
         argv += ["--config.file", os.fspath(config_file)]
     if listen_address is not None:
         argv += ["--web.listen-address", listen_address]
-    return [*argv, *extra]
+    return argv
 
 
 class ManagedProcess:
