@@ -1,6 +1,5 @@
-"""The unit tier runs in-process: a unit test that starts a program or connects beyond loopback fails.
-
-Such a test belongs in tests/tools/ (programs run to completion) or tests/integration/ (real servers).
+"""The unit tier runs in-process: a unit test that starts a program, looks up a host name or connects beyond
+loopback fails.
 """
 
 from __future__ import annotations
@@ -22,6 +21,9 @@ from eth_utils import keccak
 keccak(b"")
 
 
+MOVE_IT = "move it to tests/tools/ (programs run to completion) or tests/integration/ (servers)"
+
+
 class NotInUnitTier(RuntimeError):
     """Raised by what a unit test may not do; the test also fails at teardown, in case the code under test
     swallowed the exception."""
@@ -34,6 +36,16 @@ def _is_loopback(address: Any) -> bool:
         return False  # a host name would need DNS
 
 
+def _needs_dns(host: Any) -> bool:
+    if host is None or host == "localhost":
+        return False
+    try:
+        ipaddress.ip_address(host.decode() if isinstance(host, bytes) else host)
+    except ValueError:
+        return True
+    return False
+
+
 @pytest.fixture(autouse=True)
 def unit_tier_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """What the test tried that the unit tier forbids, in order; refused as it happens."""
@@ -41,7 +53,7 @@ def unit_tier_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     def refuse(what: str) -> None:
         refused.append(what)
-        raise NotInUnitTier(f"tests/unit runs in-process, but this test {what}: move it to tests/tools/")
+        raise NotInUnitTier(f"tests/unit runs in-process, but this test {what}: {MOVE_IT}")
 
     def program(name: str) -> Callable[..., Any]:
         def started(*args: Any, **kwargs: Any) -> Any:
@@ -66,6 +78,14 @@ def unit_tier_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(socket.socket, "connect", guarded(socket.socket.connect))
     monkeypatch.setattr(socket.socket, "connect_ex", guarded(socket.socket.connect_ex))
+    getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo_without_dns(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if _needs_dns(host):
+            refuse(f"looked up the host name {host!r}")
+        return getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo_without_dns)
     yield refused
     if refused:
-        pytest.fail(f"tests/unit runs in-process, but this test {refused[0]}: move it to tests/tools/", pytrace=False)
+        pytest.fail(f"tests/unit runs in-process, but this test {refused[0]}: {MOVE_IT}", pytrace=False)

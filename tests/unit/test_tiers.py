@@ -44,12 +44,18 @@ def test_a_unit_test_cannot_start_a_program(unit_tier_guard: list[str]) -> None:
     unit_tier_guard.clear()  # refused as expected: the guard's teardown must not fail this test
 
 
-def test_a_unit_test_may_use_loopback_only(unit_tier_guard: list[str]) -> None:
+def test_a_unit_test_may_use_loopback_only_and_no_dns(unit_tier_guard: list[str]) -> None:
     with socket.socket() as server, socket.socket() as client:
         server.bind(("127.0.0.1", 0))
         server.listen()
         client.connect(server.getsockname())
+    assert socket.getaddrinfo("127.0.0.1", 80)
     with socket.socket() as outside, pytest.raises(NotInUnitTier, match="not a loopback address"):
         outside.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed, refused before any packet leaves
-    assert unit_tier_guard == ["connected to ('192.0.2.1', 9), which is not a loopback address"]
+    with pytest.raises(NotInUnitTier, match="host name"):
+        socket.getaddrinfo("example.org", 443)
+    assert unit_tier_guard == [
+        "connected to ('192.0.2.1', 9), which is not a loopback address",
+        "looked up the host name 'example.org'",
+    ]
     unit_tier_guard.clear()
