@@ -64,7 +64,7 @@ def _add_exporter_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from exporters.system.exporter import COLLECTORS
+    from exporters.system.exporter import SystemExporter
 
     parser = argparse.ArgumentParser(prog="alismon", description="AlisChain Monitoring exporters and tooling.")
     parser.add_argument("--version", action="version", version=f"alismon {__version__}")
@@ -72,14 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     system = sub.add_parser("system", help="run the system exporter (default port 9810)")
     _add_exporter_flags(system)
-    for name in COLLECTORS:
-        system.add_argument(
-            f"--collector.{name}",
-            dest=f"collector_{name}",
-            default=True,
-            action=argparse.BooleanOptionalAction,
-            help=f"enable the {name} collector",
-        )
+    SystemExporter.add_flags(system)
 
     business = sub.add_parser("business", help="run the business exporter and its ingest API (default port 9812)")
     _add_exporter_flags(business)
@@ -161,10 +154,10 @@ def _run_business(args: argparse.Namespace, config: Config) -> int:
 
 def _run_system(args: argparse.Namespace, config: Config) -> int:
     from exporters.core.http import serve
-    from exporters.system.exporter import COLLECTORS, SystemExporter
+    from exporters.system.exporter import SystemExporter
 
     web = load_web_config(args.web_config_file)
-    enabled = [name for name in COLLECTORS if getattr(args, f"collector_{name}")]
+    enabled = SystemExporter.enabled_collectors(args)
     exporter = SystemExporter(config.system, enabled, runtime_metrics=args.runtime_metrics)
     address = args.listen_address or config.exporters.system.listen_address
     asyncio.run(serve(exporter, address, web))

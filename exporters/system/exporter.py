@@ -1,7 +1,8 @@
-"""Wires the system collectors into an Exporter."""
+"""Wires the system collectors into an Exporter, and the `--collector.<name>` flags that choose them."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Collection
 
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
@@ -9,33 +10,13 @@ from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTO
 from exporters.config.system import SystemConfig
 from exporters.core.collect import BuildInfo, SubCollector, TimedCollectors
 from exporters.core.http import Exporter
-from exporters.system.filesystem import FilesystemCollector
-from exporters.system.filters import NameFilter
-from exporters.system.host import (
-    CPUCollector,
-    DiskIOCollector,
-    KernelCollector,
-    LoadCollector,
-    MemoryCollector,
-    NetworkCollector,
-)
-from exporters.system.processes import ProcessCollector
+from exporters.system.collectors import COLLECTORS
 
-COLLECTORS = ("cpu", "loadavg", "meminfo", "filesystem", "diskstats", "netdev", "kernel", "processes")
+DEFAULT_COLLECTORS = tuple(spec.name for spec in COLLECTORS if spec.enabled_by_default)
 
 
-def build_collectors(config: SystemConfig, enabled: Collection[str] = COLLECTORS) -> list[SubCollector]:
-    factories = {
-        "cpu": CPUCollector,
-        "loadavg": LoadCollector,
-        "meminfo": MemoryCollector,
-        "filesystem": lambda: FilesystemCollector(config.filesystem),
-        "diskstats": lambda: DiskIOCollector(NameFilter(config.disk)),
-        "netdev": lambda: NetworkCollector(NameFilter(config.network)),
-        "kernel": KernelCollector,
-        "processes": lambda: ProcessCollector(config.processes, config.process_rescan_interval),
-    }
-    return [factories[name]() for name in COLLECTORS if name in enabled]
+def build_collectors(config: SystemConfig, enabled: Collection[str] = DEFAULT_COLLECTORS) -> list[SubCollector]:
+    return [spec.build(config) for spec in COLLECTORS if spec.name in enabled]
 
 
 class SystemExporter(Exporter):
@@ -43,7 +24,7 @@ class SystemExporter(Exporter):
     title = "AlisChain system exporter"
 
     def __init__(
-        self, config: SystemConfig, enabled: Collection[str] = COLLECTORS, runtime_metrics: bool = False
+        self, config: SystemConfig, enabled: Collection[str] = DEFAULT_COLLECTORS, runtime_metrics: bool = False
     ) -> None:
         super().__init__()
         self.registry.register(BuildInfo(self.name))
@@ -51,3 +32,20 @@ class SystemExporter(Exporter):
         if runtime_metrics:
             for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
                 self.registry.register(collector)
+
+    @staticmethod
+    def add_flags(parser: argparse.ArgumentParser) -> None:
+        """`--collector.<name>` / `--no-collector.<name>` for every collector, defaulting as node_exporter does."""
+        for spec in COLLECTORS:
+            parser.add_argument(
+                f"--collector.{spec.name}",
+                dest=f"collector_{spec.name}",
+                default=spec.enabled_by_default,
+                action=argparse.BooleanOptionalAction,
+                help=f"{spec.summary} (default: {'on' if spec.enabled_by_default else 'off'})",
+            )
+
+    @staticmethod
+    def enabled_collectors(args: argparse.Namespace) -> list[str]:
+        """The collector names the flags parsed by add_flags() turned on."""
+        return [spec.name for spec in COLLECTORS if getattr(args, f"collector_{spec.name}")]

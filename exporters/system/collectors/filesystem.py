@@ -1,4 +1,4 @@
-"""Filesystem sizes and inodes via statvfs, with node_exporter's safeguards.
+"""filesystem: sizes and inodes via statvfs, with node_exporter's safeguards.
 
 Pseudo and container filesystems are excluded by default. All statvfs calls of a scrape run
 as one job in a small pool with a deadline: a mount still hanging at the deadline is marked
@@ -12,14 +12,16 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import psutil
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporters.config.system import FilesystemConfig
+from exporters.core.metrics import MetricFamily
+from exporters.system.collectors.spec import CollectorSpec
+from exporters.system.procfs import PROC, read_file
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,14 @@ class _StatJob:
 class FilesystemCollector:
     name = "filesystem"
 
-    def __init__(self, config: FilesystemConfig, stat: Callable[[str], os.statvfs_result] = os.statvfs) -> None:
+    def __init__(
+        self,
+        config: FilesystemConfig,
+        stat: Callable[[str], os.statvfs_result] = os.statvfs,
+        procfs: str = PROC,
+    ) -> None:
         self._stat = stat
+        self._mounts_path = f"{procfs}/self/mounts"
         self._mount_exclude = re.compile(config.mountpoints_exclude)
         self._fstype_exclude = re.compile(config.fstypes_exclude)
         self._timeout = config.stat_timeout
@@ -63,8 +71,7 @@ class FilesystemCollector:
     def _mounts(self) -> list[Mount]:
         """The filtered mount list, re-parsed only when the kernel's mount table changed."""
         try:
-            with open("/proc/self/mounts", "rb") as f:
-                raw = f.read()
+            raw = read_file(self._mounts_path)
         except OSError:
             raw = b""
         if raw and raw == self._mount_table[0]:
@@ -89,18 +96,16 @@ class FilesystemCollector:
             self._stuck.discard(mountpoint)
         log.info("mount answers again", extra={"mountpoint": mountpoint})
 
-    def collect(self) -> Iterable[Metric]:
-        labels = ["device", "mountpoint", "fstype"]
-        size = GaugeMetricFamily("system_filesystem_size_bytes", "Filesystem size.", labels=labels)
-        free = GaugeMetricFamily("system_filesystem_free_bytes", "Free space, including root-reserved.", labels=labels)
-        avail = GaugeMetricFamily(
-            "system_filesystem_avail_bytes", "Space available to unprivileged users.", labels=labels
-        )
-        files = GaugeMetricFamily("system_filesystem_files", "Inodes in total.", labels=labels)
-        files_free = GaugeMetricFamily("system_filesystem_files_free", "Free inodes.", labels=labels)
-        readonly = GaugeMetricFamily("system_filesystem_readonly", "1 if mounted read-only.", labels=labels)
-        error = GaugeMetricFamily(
-            "system_filesystem_device_error", "1 if statvfs failed or timed out for this mount.", labels=labels
+    def collect(self) -> list[MetricFamily]:
+        labels = ("device", "mountpoint", "fstype")
+        size = MetricFamily.gauge("system_filesystem_size_bytes", "Filesystem size.", labels)
+        free = MetricFamily.gauge("system_filesystem_free_bytes", "Free space, including root-reserved.", labels)
+        avail = MetricFamily.gauge("system_filesystem_avail_bytes", "Space available to unprivileged users.", labels)
+        files = MetricFamily.gauge("system_filesystem_files", "Inodes in total.", labels)
+        files_free = MetricFamily.gauge("system_filesystem_files_free", "Free inodes.", labels)
+        readonly = MetricFamily.gauge("system_filesystem_readonly", "1 if mounted read-only.", labels)
+        error = MetricFamily.gauge(
+            "system_filesystem_device_error", "1 if statvfs failed or timed out for this mount.", labels
         )
         with self._lock:
             stuck = set(self._stuck)
@@ -121,19 +126,27 @@ class FilesystemCollector:
                 )
         done = {mount[1] for mount, _ in job.results}
         for mount, st in list(job.results):
-            lv = list(mount[:3])
+            lv = mount[:3]
             if st is None:
-                error.add_metric(lv, 1.0)
+                error.add(lv, 1.0)
                 continue
             block = st.f_frsize or st.f_bsize
-            size.add_metric(lv, st.f_blocks * block)
-            free.add_metric(lv, st.f_bfree * block)
-            avail.add_metric(lv, st.f_bavail * block)
-            files.add_metric(lv, st.f_files)
-            files_free.add_metric(lv, st.f_ffree)
-            readonly.add_metric(lv, 1.0 if mount[3] or st.f_flag & os.ST_RDONLY else 0.0)
-            error.add_metric(lv, 0.0)
+            size.add(lv, st.f_blocks * block)
+            free.add(lv, st.f_bfree * block)
+            avail.add(lv, st.f_bavail * block)
+            files.add(lv, st.f_files)
+            files_free.add(lv, st.f_ffree)
+            readonly.add(lv, 1.0 if mount[3] or st.f_flag & os.ST_RDONLY else 0.0)
+            error.add(lv, 0.0)
         for mount in mounts:  # stuck, or not reached before the deadline
             if mount[1] not in done:
-                error.add_metric(list(mount[:3]), 1.0)
+                error.add(mount[:3], 1.0)
         return [size, free, avail, files, files_free, readonly, error]
+
+
+SPEC = CollectorSpec(
+    "filesystem",
+    True,
+    "filesystem sizes and inodes (system.filesystem excludes mounts and types)",
+    lambda config: FilesystemCollector(config.filesystem),
+)
