@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import select
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ import psutil
 from exporters.config.system import FilesystemConfig
 from exporters.core.metrics import MetricFamily
 from exporters.system.collectors.spec import CollectorSpec
-from exporters.system.procfs import PROC, read_file
+from exporters.system.procfs import PROC
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,26 @@ class _StatJob:
         self.current = None
 
 
+class MountTableChanges:
+    """Whether the mount table changed since the last call, without reading it: the kernel reports every
+    mount, unmount and remount to poll(2) on an open /proc/self/mounts as a priority event, once."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._poll: select.poll | None = None
+
+    def changed(self) -> bool:
+        if self._poll is None:
+            try:
+                fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return True  # nothing to watch: the caller re-reads the table every time
+            self._poll = select.poll()
+            self._poll.register(fd, select.POLLPRI | select.POLLERR)
+            return True
+        return bool(self._poll.poll(0))
+
+
 class FilesystemCollector:
     name = "filesystem"
 
@@ -58,7 +79,7 @@ class FilesystemCollector:
         procfs: str = PROC,
     ) -> None:
         self._stat = stat
-        self._mounts_path = f"{procfs}/self/mounts"
+        self._mount_changes = MountTableChanges(f"{procfs}/self/mounts")
         self._mount_exclude = re.compile(config.mountpoints_exclude)
         self._fstype_exclude = re.compile(config.fstypes_exclude)
         self._timeout = config.stat_timeout
@@ -66,19 +87,13 @@ class FilesystemCollector:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="statvfs")
         self._stuck: set[str] = set()
         self._lock = threading.Lock()
-        self._mount_table: tuple[bytes, list[Mount]] = (b"", [])
+        self._mount_list: list[Mount] = []
 
     def _mounts(self) -> list[Mount]:
-        """The filtered mount list, re-parsed only when the kernel's mount table changed."""
-        try:
-            raw = read_file(self._mounts_path)
-        except OSError:
-            raw = b""
-        if raw and raw == self._mount_table[0]:
-            return self._mount_table[1]
-        mounts = self._parse_mounts()
-        self._mount_table = (raw, mounts)
-        return mounts
+        """The filtered mount list, parsed again only when the kernel's mount table changed."""
+        if self._mount_changes.changed():
+            self._mount_list = self._parse_mounts()
+        return self._mount_list
 
     def _parse_mounts(self) -> list[Mount]:
         seen: set[tuple[str, str, str]] = set()
