@@ -7,6 +7,7 @@ were split into modules and moved to MetricFamily (client_python families then):
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import psutil
@@ -16,15 +17,16 @@ from exporters.config.system import FilesystemConfig, SystemConfig
 from exporters.core.exposition import encode_openmetrics, encode_text
 from exporters.core.metrics import MetricFamily
 from exporters.system.collectors import COLLECTORS
-from exporters.system.collectors.cpu import CPUCollector, read_cpu_stat
+from exporters.system.collectors.cpu import CPUCollector, parse_cpu_stat
 from exporters.system.collectors.diskstats import DiskstatsCollector
 from exporters.system.collectors.filesystem import FilesystemCollector
 from exporters.system.collectors.kernel import KernelCollector, read_file_nr
 from exporters.system.collectors.loadavg import LoadavgCollector
-from exporters.system.collectors.meminfo import MeminfoCollector, read_meminfo, read_swap_activity
+from exporters.system.collectors.meminfo import MeminfoCollector, parse_meminfo, parse_swap_activity
 from exporters.system.collectors.netdev import NetdevCollector
 from exporters.system.collectors.processes import ProcessesCollector
-from exporters.system.process_table import ProcessTable
+from exporters.system.process_table import ProcessTable, parse_stat
+from exporters.system.procfs import ProcFile
 from exporters.system.watched import WatchedProcesses
 from tests.conftest import REPO
 from tests.helpers import samples
@@ -98,7 +100,7 @@ def test_output_is_byte_identical_to_the_recording(tmp_path: Path, fixture_mount
 
 
 def test_cpu_reads_every_cpu_line_and_the_totals() -> None:
-    stat = read_cpu_stat(PROC)
+    stat = parse_cpu_stat(Path(PROC, "stat").read_bytes())
     assert [cpu for cpu, _ in stat.ticks_by_cpu] == ["0", "1"]
     assert stat.ticks_by_cpu[1][1] == [51744, 50, 6752, 39418, 6001, 0, 221, 470, 15, 2]
     assert (stat.context_switches, stat.interrupts) == (3303053, 1660972)
@@ -118,13 +120,13 @@ def test_cpu_labels_are_the_kernels_cpu_numbers(tmp_path: Path) -> None:
 
 
 def test_meminfo_and_vmstat() -> None:
-    info = read_meminfo(PROC)
+    info = parse_meminfo(Path(PROC, "meminfo").read_bytes())
     assert info["MemTotal"] == 24684084 * 1024
     assert info["SReclaimable"] == 135792 * 1024
     # Only what the gauges use (SwapCached is not Cached).
     wanted = {"MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached", "SReclaimable", "Shmem", "SwapTotal"}
     assert set(info) == wanted | {"SwapFree"}
-    assert read_swap_activity(PROC, page_size=PAGE) == (1234 * PAGE, 56789 * PAGE)
+    assert parse_swap_activity(Path(PROC, "vmstat").read_bytes(), page_size=PAGE) == (1234 * PAGE, 56789 * PAGE)
 
 
 def test_meminfo_without_swap_lines(tmp_path: Path) -> None:
@@ -167,7 +169,7 @@ def test_netdev_columns_and_exclude() -> None:
 
 
 def test_kernel_file_nr_boot_time_and_process_count(tmp_path: Path) -> None:
-    assert read_file_nr(PROC) == (723, 2466170)
+    assert read_file_nr(ProcFile(f"{PROC}/sys/fs/file-nr")) == (723, 2466170)
     s = samples(text(KernelCollector(PROC).collect()))
     assert s[("system_boot_time_seconds", ())] == 1796194623
     assert s[("system_processes", ())] == 6
@@ -189,3 +191,16 @@ def test_filesystem_mount_table_from_fixture(fixture_mounts: None) -> None:
     errors = {dict(labels)["mountpoint"]: v for (n, labels), v in s.items() if n == "system_filesystem_device_error"}
     # proc, sysfs and overlay excluded by default; the duplicate / once; the escaped space decoded.
     assert errors == {"/": 0, "/run": 0, "/var/lib/chain": 0, "/srv/scratch": 0, "/mnt/backup copy": 1}
+
+
+def test_a_kept_open_proc_file_is_read_afresh() -> None:
+    own_stat = ProcFile("/proc/self/stat")
+    before = parse_stat(os.getpid(), own_stat.read()).threads
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    try:
+        assert parse_stat(os.getpid(), own_stat.read()).threads == before + 1
+    finally:
+        release.set()
+        worker.join()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from exporters.core.metrics import MetricFamily
 from exporters.system.collectors.spec import CollectorSpec
-from exporters.system.procfs import CLOCK_TICKS, PROC, read_file
+from exporters.system.procfs import CLOCK_TICKS, PROC, ProcFile
 
 # The first eight columns of a cpuN line; guest and guest_nice follow and are already inside user and nice.
 CPU_MODES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
@@ -19,10 +19,11 @@ class CPUStat:
     interrupts: int
 
 
-def read_cpu_stat(procfs: str = PROC) -> CPUStat:
+def parse_cpu_stat(stat: bytes) -> CPUStat:
+    """/proc/stat's cpuN, ctxt and intr lines."""
     per_cpu: list[tuple[str, list[int]]] = []
     context_switches = interrupts = 0
-    for line in read_file(f"{procfs}/stat").splitlines():
+    for line in stat.splitlines():
         if line.startswith(b"cpu"):
             label, _, rest = line.partition(b" ")
             if len(label) > 3:  # "cpu" alone is the sum over all cpus
@@ -38,11 +39,11 @@ class CPUCollector:
     name = "cpu"
 
     def __init__(self, procfs: str = PROC, clock_ticks: int = CLOCK_TICKS) -> None:
-        self._procfs = procfs
+        self._stat = ProcFile(f"{procfs}/stat")
         self._ticks = clock_ticks
 
     def collect(self) -> list[MetricFamily]:
-        stat = read_cpu_stat(self._procfs)
+        stat = parse_cpu_stat(self._stat.read())
         seconds = MetricFamily.counter("system_cpu_seconds", "Seconds the CPUs spent in each mode.", ("cpu", "mode"))
         guest = MetricFamily.counter(
             "system_cpu_guest_seconds",

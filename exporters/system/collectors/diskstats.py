@@ -6,16 +6,16 @@ from collections.abc import Callable, Iterator
 
 from exporters.core.metrics import MetricFamily
 from exporters.system.collectors.spec import CollectorSpec
-from exporters.system.procfs import PROC, read_file
+from exporters.system.procfs import PROC, ProcFile
 
 SECTOR_BYTES = 512  # /proc/diskstats counts 512-byte sectors whatever the device's own sector size
 
 DiskCounters = tuple[int, int, int, int, int, int, int]  # reads, writes, read/written sectors, read/write/busy ms
 
 
-def read_diskstats(procfs: str = PROC) -> Iterator[tuple[str, DiskCounters]]:
-    """(device, counters) per line, in the kernel's order."""
-    for line in read_file(f"{procfs}/diskstats").splitlines():
+def parse_diskstats(diskstats: bytes) -> Iterator[tuple[str, DiskCounters]]:
+    """(device, counters) per line of /proc/diskstats, in the kernel's order."""
+    for line in diskstats.splitlines():
         fields = line.split()
         if len(fields) == 14 or len(fields) >= 18:  # 14 columns before Linux 4.18, then 18, then 20
             reads, _, read_sectors, read_ms, writes, _, written_sectors, write_ms, _, busy_ms = map(int, fields[3:13])
@@ -32,7 +32,7 @@ class DiskstatsCollector:
 
     def __init__(self, devices: Callable[[str], bool], procfs: str = PROC) -> None:
         self._devices = devices
-        self._procfs = procfs
+        self._diskstats = ProcFile(f"{procfs}/diskstats")
 
     def collect(self) -> list[MetricFamily]:
         labels = ("device",)
@@ -43,8 +43,8 @@ class DiskstatsCollector:
         read_time = MetricFamily.counter("system_disk_read_time_seconds", "Seconds spent reading.", labels)
         write_time = MetricFamily.counter("system_disk_write_time_seconds", "Seconds spent writing.", labels)
         io_time = MetricFamily.counter("system_disk_io_time_seconds", "Seconds spent doing I/O.", labels)
-        for device, (n_reads, n_writes, read_sectors, written_sectors, read_ms, write_ms, busy_ms) in read_diskstats(
-            self._procfs
+        for device, (n_reads, n_writes, read_sectors, written_sectors, read_ms, write_ms, busy_ms) in parse_diskstats(
+            self._diskstats.read()
         ):
             if not self._devices(device):
                 continue

@@ -6,13 +6,13 @@ import os
 
 from exporters.core.metrics import MetricFamily
 from exporters.system.collectors.spec import CollectorSpec
-from exporters.system.procfs import PROC, read_boot_time, read_file
+from exporters.system.procfs import PROC, ProcFile, read_boot_time
 
 
-def read_file_nr(procfs: str = PROC) -> tuple[int, int] | None:
+def read_file_nr(file_nr: ProcFile) -> tuple[int, int] | None:
     """(allocated, maximum) file descriptors host wide; None where the kernel does not say."""
     try:
-        allocated, _unused, maximum = read_file(f"{procfs}/sys/fs/file-nr").split()
+        allocated, _unused, maximum = file_nr.read().split()
         return int(allocated), int(maximum)
     except (OSError, ValueError):
         return None
@@ -29,6 +29,7 @@ class KernelCollector:
 
     def __init__(self, procfs: str = PROC) -> None:
         self._procfs = procfs
+        self._file_nr = ProcFile(f"{procfs}/sys/fs/file-nr")
         self._boot_time = read_boot_time(procfs)
 
     def collect(self) -> list[MetricFamily]:
@@ -37,7 +38,7 @@ class KernelCollector:
         processes = MetricFamily.gauge("system_processes", "Number of processes on the host.")
         processes.add((), count_processes(self._procfs))
         out = [boot, processes]
-        file_nr = read_file_nr(self._procfs)
+        file_nr = read_file_nr(self._file_nr)
         if file_nr is not None:
             allocated = MetricFamily.gauge("system_filefd_allocated", "Open file descriptors, host wide.")
             allocated.add((), file_nr[0])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from exporters.core.metrics import MetricFamily
 from exporters.system.collectors.spec import CollectorSpec
-from exporters.system.procfs import PROC, read_file
+from exporters.system.procfs import PROC, ProcFile
 
 
-def read_loadavg(procfs: str = PROC) -> tuple[float, float, float]:
-    one, five, fifteen = read_file(f"{procfs}/loadavg").split()[:3]
+def parse_loadavg(loadavg: bytes) -> tuple[float, float, float]:
+    one, five, fifteen = loadavg.split()[:3]
     return float(one), float(five), float(fifteen)
 
 
@@ -16,11 +16,11 @@ class LoadavgCollector:
     name = "loadavg"
 
     def __init__(self, procfs: str = PROC) -> None:
-        self._procfs = procfs
+        self._loadavg = ProcFile(f"{procfs}/loadavg")
 
     def collect(self) -> list[MetricFamily]:
         out = []
-        for minutes, value in zip((1, 5, 15), read_loadavg(self._procfs), strict=True):
+        for minutes, value in zip((1, 5, 15), parse_loadavg(self._loadavg.read()), strict=True):
             family = MetricFamily.gauge(f"system_load{minutes}", f"{minutes}m load average.")
             family.add((), value)
             out.append(family)

@@ -6,7 +6,7 @@ import re
 
 from exporters.core.metrics import MetricFamily
 from exporters.system.collectors.spec import CollectorSpec
-from exporters.system.procfs import PAGE_SIZE, PROC, read_file
+from exporters.system.procfs import PAGE_SIZE, PROC, ProcFile
 
 # (metric, help, /proc/meminfo fields summed)
 MEMORY_GAUGES = (
@@ -35,15 +35,14 @@ _MEMINFO_FIELDS = re.compile(
 )
 
 
-def read_meminfo(procfs: str = PROC) -> dict[str, int]:
-    """The /proc/meminfo fields of MEMORY_GAUGES in bytes. One read: psutil's virtual_memory() and
-    swap_memory() read it twice and parse /proc/vmstat as well, at three times the cost."""
-    return {key.decode(): int(kib) * 1024 for key, kib in _MEMINFO_FIELDS.findall(read_file(f"{procfs}/meminfo"))}
+def parse_meminfo(meminfo: bytes) -> dict[str, int]:
+    """The /proc/meminfo fields of MEMORY_GAUGES in bytes (psutil's virtual_memory() and swap_memory()
+    read the file twice and parse /proc/vmstat as well, at three times the cost)."""
+    return {key.decode(): int(kib) * 1024 for key, kib in _MEMINFO_FIELDS.findall(meminfo)}
 
 
-def read_swap_activity(procfs: str = PROC, page_size: int = PAGE_SIZE) -> tuple[int, int]:
+def parse_swap_activity(vmstat: bytes, page_size: int = PAGE_SIZE) -> tuple[int, int]:
     """Bytes swapped in and out since boot (/proc/vmstat's pswpin and pswpout count pages)."""
-    vmstat = read_file(f"{procfs}/vmstat")
     return _vmstat_field(vmstat, b"pswpin") * page_size, _vmstat_field(vmstat, b"pswpout") * page_size
 
 
@@ -61,17 +60,18 @@ class MeminfoCollector:
     name = "meminfo"
 
     def __init__(self, procfs: str = PROC, page_size: int = PAGE_SIZE) -> None:
-        self._procfs = procfs
+        self._meminfo = ProcFile(f"{procfs}/meminfo")
+        self._vmstat = ProcFile(f"{procfs}/vmstat")
         self._page_size = page_size
 
     def collect(self) -> list[MetricFamily]:
-        info = read_meminfo(self._procfs)
+        info = parse_meminfo(self._meminfo.read())
         out = []
         for name, help_text, fields in MEMORY_GAUGES:
             gauge = MetricFamily.gauge(name, help_text)
             gauge.add((), sum(info.get(f, 0) for f in fields))
             out.append(gauge)
-        swapped_in, swapped_out = read_swap_activity(self._procfs, self._page_size)
+        swapped_in, swapped_out = parse_swap_activity(self._vmstat.read(), self._page_size)
         for name, help_text, value in (
             ("system_swap_in_bytes", "Bytes swapped in from disk since boot.", swapped_in),
             ("system_swap_out_bytes", "Bytes swapped out to disk since boot.", swapped_out),

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from exporters.core.metrics import MetricFamily
 from exporters.system.collectors.spec import CollectorSpec
-from exporters.system.procfs import PROC, read_file
+from exporters.system.procfs import PROC, ProcFile
 
 # (metric suffix, column of /proc/net/dev after the interface name, help)
 NET_COUNTERS = (
@@ -21,9 +21,9 @@ NET_COUNTERS = (
 )
 
 
-def read_netdev(procfs: str = PROC) -> Iterator[tuple[str, list[bytes]]]:
-    """(interface, its 16 columns) per interface, in the kernel's order."""
-    for line in read_file(f"{procfs}/net/dev").splitlines()[2:]:  # two header lines
+def parse_netdev(netdev: bytes) -> Iterator[tuple[str, list[bytes]]]:
+    """(interface, its 16 columns) per interface of /proc/net/dev, in the kernel's order."""
+    for line in netdev.splitlines()[2:]:  # two header lines
         name, _, columns = line.rpartition(b":")
         yield name.strip().decode(), columns.split()
 
@@ -33,14 +33,14 @@ class NetdevCollector:
 
     def __init__(self, devices: Callable[[str], bool], procfs: str = PROC) -> None:
         self._devices = devices
-        self._procfs = procfs
+        self._netdev = ProcFile(f"{procfs}/net/dev")
 
     def collect(self) -> list[MetricFamily]:
         families = [
             (MetricFamily.counter(f"system_network_{metric}", help_text, ("device",)), column)
             for metric, column, help_text in NET_COUNTERS
         ]
-        for device, columns in read_netdev(self._procfs):
+        for device, columns in parse_netdev(self._netdev.read()):
             if not self._devices(device):
                 continue
             lv = (device,)
