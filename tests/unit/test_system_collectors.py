@@ -7,7 +7,7 @@ were split into modules and moved to MetricFamily (client_python families then):
 from __future__ import annotations
 
 import os
-import threading
+import resource
 from pathlib import Path
 
 import psutil
@@ -25,7 +25,7 @@ from exporters.system.collectors.loadavg import LoadavgCollector
 from exporters.system.collectors.meminfo import MeminfoCollector, parse_meminfo, parse_swap_activity
 from exporters.system.collectors.netdev import NetdevCollector
 from exporters.system.collectors.processes import ProcessesCollector
-from exporters.system.process_table import ProcessTable, parse_stat
+from exporters.system.process_table import ProcessTable
 from exporters.system.procfs import ProcFile
 from exporters.system.watched import WatchedProcesses
 from tests.conftest import REPO
@@ -194,13 +194,12 @@ def test_filesystem_mount_table_from_fixture(fixture_mounts: None) -> None:
 
 
 def test_a_kept_open_proc_file_is_read_afresh() -> None:
-    own_stat = ProcFile("/proc/self/stat")
-    before = parse_stat(os.getpid(), own_stat.read()).threads
-    release = threading.Event()
-    worker = threading.Thread(target=release.wait)
-    worker.start()
+    limits = ProcFile("/proc/self/limits")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
-        assert parse_stat(os.getpid(), own_stat.read()).threads == before + 1
+        for limit in (soft - 1, soft):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+            line = next(x for x in limits.read().decode().splitlines() if x.startswith("Max open files"))
+            assert line.split()[3] == str(limit)
     finally:
-        release.set()
-        worker.join()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -33,12 +33,13 @@ def write_process(
     flags: int = 0,
     fds: int = 3,
 ) -> None:
-    """A /proc/<pid> directory with the files the readers use (stat, cmdline, fd/)."""
+    """A /proc/<pid> directory with the files the readers use (stat, comm, cmdline, fd/)."""
     d = root / str(pid)
     (d / "fd").mkdir(parents=True, exist_ok=True)
     fields = [state, "1", str(pid), str(pid), "0", "-1", str(flags), *["0"] * 4, "250", "50", "0", "0", "20", "0"]
     fields += ["4", "0", str(start), str(4096 * 1000), "200", *["0"] * 30]
     (d / "stat").write_text(f"{pid} ({comm}) {' '.join(fields)}\n")
+    (d / "comm").write_text(f"{comm}\n")
     (d / "cmdline").write_bytes(b"".join(arg.encode() + b"\0" for arg in cmdline))
     for fd in range(fds):
         (d / "fd" / str(fd)).touch()
@@ -60,6 +61,10 @@ class CountingTable(ProcessTable):
     def stat(self, pid: int) -> ProcessStat | None:
         self.reads["stat"] += 1
         return super().stat(pid)
+
+    def comm(self, pid: int) -> str | None:
+        self.reads["comm"] += 1
+        return super().comm(pid)
 
     def cmdline(self, pid: int) -> str | None:
         self.reads["cmdline"] += 1
@@ -96,7 +101,7 @@ def test_comm_matching_reads_no_command_line(tmp_path: Path) -> None:
     write_process(tmp_path, 500, "geth", 900, ("/usr/bin/geth", "--mainnet"))
     watched, table, _ = watch(tmp_path, {"name": "chain", "match": {"comm": "geth"}})
     assert pids(watched) == {"chain": [500]}
-    assert table.reads == {"pids": 1, "stat": 52}  # one stat read per process, and not one cmdline
+    assert table.reads == {"pids": 1, "comm": 52, "stat": 1}  # each process's name, the match's stat line
 
 
 def test_between_rescans_a_scrape_reads_only_the_watched_processes(tmp_path: Path) -> None:
@@ -171,6 +176,20 @@ def test_cmdline_is_read_once_per_process(tmp_path: Path) -> None:
     clock.now += INTERVAL
     assert pids(watched) == {"client": [500, 800]}
     assert table.reads["cmdline"] == 2  # only the two processes the last scan had not seen
+
+
+def test_comm_and_cmdline_entries_together_share_one_pass(tmp_path: Path) -> None:
+    host(tmp_path)
+    write_process(tmp_path, 500, "geth", 900, ("/usr/bin/geth",))
+    write_process(tmp_path, 501, "python3", 901, ("python3", "-m", "chain.client"))
+    watched, table, _ = watch(
+        tmp_path,
+        {"name": "chain", "match": {"comm": "geth"}},
+        {"name": "client", "match": {"cmdline": r"chain\.client"}},
+        {"name": "both", "match": {"cmdline": "geth|chain"}},
+    )
+    assert pids(watched) == {"chain": [500], "client": [501], "both": [500, 501]}
+    assert table.reads == {"pids": 1, "stat": 53, "cmdline": 53}
 
 
 def test_cmdline_verdict_is_not_kept_across_exec(tmp_path: Path) -> None:
