@@ -90,7 +90,8 @@ class SystemConfig(Strict):
     disk: DeviceFilter = DeviceFilter(exclude=DEFAULT_DISK_DEVICES_EXCLUDE)
     network: DeviceFilter = DeviceFilter()
     processes: list[WatchedProcess] = []
-    # Matched pids are re-verified every scrape; a full process-table scan runs at most this often.
+    # Matched processes are read again every scrape, so one that exits is down at the next scrape. The whole
+    # process table is scanned at most this often, so a process that starts or restarts is found within it.
     process_rescan_interval: Duration = 30.0
 
     @field_validator("processes")

@@ -118,8 +118,6 @@ class WatchedProcesses:
                 continue
             for name in self._by_comm.get(stat.comm, ()):
                 members[name].append(stat)
-            if not self._by_cmdline:
-                continue
             key = (pid, stat.start_ticks, stat.comm)
             names = known.get(key)
             if names is None:

@@ -87,11 +87,13 @@ class FilesystemCollector:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="statvfs")
         self._stuck: set[str] = set()
         self._lock = threading.Lock()
-        self._mount_list: list[Mount] = []
+        self._mount_list: list[Mount] | None = None
 
     def _mounts(self) -> list[Mount]:
         """The filtered mount list, parsed again only when the kernel's mount table changed."""
         if self._mount_changes.changed():
+            self._mount_list = None
+        if self._mount_list is None:  # a parse that failed is tried again at the next scrape
             self._mount_list = self._parse_mounts()
         return self._mount_list
 
