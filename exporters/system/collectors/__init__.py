@@ -2,7 +2,7 @@
 
 All are on by default, as node_exporter's equivalents are: each costs a few small /proc reads per
 scrape. `processes` reads only the processes that `system.processes` names (nothing when it is empty),
-and `kernel`'s process count is the one read that grows with the host's process count.
+and `kernel`'s process count is the one per-scrape read that grows with the host's process count.
 """
 
 from __future__ import annotations

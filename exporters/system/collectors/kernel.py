@@ -19,8 +19,8 @@ def read_file_nr(file_nr: ProcFile) -> tuple[int, int] | None:
 
 
 def count_processes(procfs: str = PROC) -> int:
-    """Processes (not threads): the numeric entries of /proc. The one read here that grows with the host's
-    process count, about 0.6 ms of CPU at 1,100 processes, mostly the kernel's."""
+    """Processes (not threads): the numeric entries of /proc. The one per-scrape read of the exporter that
+    grows with the host's process count (1.7 ms of CPU per scrape at 1,100 processes, mostly the kernel's)."""
     return sum(1 for entry in os.listdir(procfs) if entry.isdigit())
 
 
