@@ -29,11 +29,33 @@ class DeviceFilter(Strict):
     include: Regex | None = None
     exclude: Regex | None = None
 
-    def compile(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
-        return (
+    def name_filter(self) -> NameFilter:
+        return NameFilter(
             re.compile(self.include) if self.include else None,
             re.compile(self.exclude) if self.exclude else None,
         )
+
+
+class NameFilter:
+    """A DeviceFilter compiled into a predicate over device names, remembering each name's answer."""
+
+    def __init__(self, include: re.Pattern[str] | None, exclude: re.Pattern[str] | None) -> None:
+        self._include = include
+        self._exclude = exclude
+        self._decided: dict[str, bool] = {}
+
+    def __call__(self, name: str) -> bool:
+        accepted = self._decided.get(name)
+        if accepted is None:
+            accepted = self._decide(name)
+            if len(self._decided) < 4096:  # device names are few; never grow without bound
+                self._decided[name] = accepted
+        return accepted
+
+    def _decide(self, name: str) -> bool:
+        if self._include is not None and not self._include.search(name):
+            return False
+        return not (self._exclude is not None and self._exclude.search(name))
 
 
 class FilesystemConfig(Strict):
@@ -68,7 +90,8 @@ class SystemConfig(Strict):
     disk: DeviceFilter = DeviceFilter(exclude=DEFAULT_DISK_DEVICES_EXCLUDE)
     network: DeviceFilter = DeviceFilter()
     processes: list[WatchedProcess] = []
-    # Matched pids are re-verified every scrape; a full process-table scan runs at most this often.
+    # Matched processes are read again every scrape, so one that exits is down at the next scrape. The whole
+    # process table is scanned at most this often, so a process that starts or restarts is found within it.
     process_rescan_interval: Duration = 30.0
 
     @field_validator("processes")

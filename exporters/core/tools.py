@@ -14,6 +14,8 @@ INSTALL_HINTS = {
     "amtool": "apt-get install -y --no-install-recommends prometheus-alertmanager",
     "prometheus-node-exporter": "apt-get install -y --no-install-recommends prometheus-node-exporter",
     "prometheus-pushgateway": "apt-get install -y --no-install-recommends prometheus-pushgateway",
+    "prometheus-process-exporter": "apt-get install -y --no-install-recommends prometheus-process-exporter",
+    "unshare": "apt-get install -y util-linux",
     "docker-compose": "apt-get install -y --no-install-recommends docker-compose",
     "anvil": "npm install --prefix .tools @foundry-rs/anvil-linux-amd64 (or run ./scripts/setup)",
 }

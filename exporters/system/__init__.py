@@ -1,1 +1,1 @@
-"""The system exporter: host health collected at scrape time with psutil."""
+"""The system exporter: host health read from /proc at scrape time."""

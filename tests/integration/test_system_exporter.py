@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import requests
 
 from exporters.stack.procs import alismon_argv
 from tests.conftest import REPO, tool
-from tests.helpers import families, value
+from tests.helpers import families, value, wait_for
 
 
 def documented_system_metrics() -> set[str]:
@@ -141,6 +142,53 @@ def test_watched_process_up_and_down(start_system_exporter: Callable[..., str], 
     body = requests.get(f"{base}/metrics", timeout=5).text
     assert value(body, "system_process_up", process="by-cmdline") == 0
     assert value(body, "system_process_up", process="by-pidfile") == 0
+
+
+def process_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_watched_process_by_comm_gone_and_restarted(start_system_exporter: Callable[..., str], tmp_path: Path) -> None:
+    """A real process with a distinctive comm (sleep run through a symlink named alismon-watchme): absent,
+    started and found by a rescan, killed (a zombie until reaped: down at once), restarted and found again."""
+    link = tmp_path / "alismon-watchme"
+    link.symlink_to(shutil.which("sleep") or "/bin/sleep")
+    interval = 2.0
+    base = start_system_exporter(
+        config={
+            "system": {
+                "processes": [{"name": "sleeper", "match": {"comm": "alismon-watchme"}}],
+                "process_rescan_interval": interval,
+            }
+        }
+    )
+
+    def scrape() -> str:
+        return requests.get(f"{base}/metrics", timeout=5).text
+
+    def scrape_when_up() -> str | None:
+        body = scrape()
+        return body if value(body, "system_process_up", process="sleeper") == 1 else None
+
+    assert value(scrape(), "system_process_up", process="sleeper") == 0
+    sleepers = []
+    try:
+        for _ in range(2):
+            sleeper = subprocess.Popen([str(link), "60"])
+            sleepers.append(sleeper)
+            body = wait_for(scrape_when_up, 3 * interval + 5, "a rescan to find the started process")
+            assert value(body, "system_process_matched", process="sleeper") == 1
+            assert value(body, "system_process_threads", process="sleeper") == 1
+            sleeper.kill()
+            # Dead but not reaped yet: a zombie still has its /proc entry, and is down at the next scrape.
+            wait_for(lambda p=sleeper.pid: process_state(p) == "Z", 10, "the killed process to die")
+            assert value(scrape(), "system_process_up", process="sleeper") == 0
+            sleeper.wait()
+            assert value(scrape(), "system_process_up", process="sleeper") == 0
+    finally:
+        for sleeper in sleepers:
+            sleeper.kill()
+            sleeper.wait()
 
 
 def test_sigterm_exits_cleanly(start_system_exporter: Callable[..., str], procs: list) -> None:

@@ -13,7 +13,7 @@ import time
 import psutil
 
 from exporters.config.system import FilesystemConfig
-from exporters.system.filesystem import FilesystemCollector
+from exporters.system.collectors.filesystem import FilesystemCollector
 from tests.helpers import wait_for
 
 

@@ -1,4 +1,4 @@
-"""Filesystem sizes and inodes via statvfs, with node_exporter's safeguards.
+"""filesystem: sizes and inodes via statvfs, with node_exporter's safeguards.
 
 Pseudo and container filesystems are excluded by default. All statvfs calls of a scrape run
 as one job in a small pool with a deadline: a mount still hanging at the deadline is marked
@@ -11,15 +11,18 @@ from __future__ import annotations
 import logging
 import os
 import re
+import select
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import psutil
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporters.config.system import FilesystemConfig
+from exporters.core.metrics import MetricFamily
+from exporters.system.collectors.spec import CollectorSpec
+from exporters.system.procfs import PROC
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +49,37 @@ class _StatJob:
         self.current = None
 
 
+class MountTableChanges:
+    """Whether the mount table changed since the last call, without reading it: the kernel reports every
+    mount, unmount and remount to poll(2) on an open /proc/self/mounts as a priority event, once."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._poll: select.poll | None = None
+
+    def changed(self) -> bool:
+        if self._poll is None:
+            try:
+                fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return True  # nothing to watch: the caller re-reads the table every time
+            self._poll = select.poll()
+            self._poll.register(fd, select.POLLPRI | select.POLLERR)
+            return True
+        return bool(self._poll.poll(0))
+
+
 class FilesystemCollector:
     name = "filesystem"
 
-    def __init__(self, config: FilesystemConfig, stat: Callable[[str], os.statvfs_result] = os.statvfs) -> None:
+    def __init__(
+        self,
+        config: FilesystemConfig,
+        stat: Callable[[str], os.statvfs_result] = os.statvfs,
+        procfs: str = PROC,
+    ) -> None:
         self._stat = stat
+        self._mount_changes = MountTableChanges(f"{procfs}/self/mounts")
         self._mount_exclude = re.compile(config.mountpoints_exclude)
         self._fstype_exclude = re.compile(config.fstypes_exclude)
         self._timeout = config.stat_timeout
@@ -58,20 +87,15 @@ class FilesystemCollector:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="statvfs")
         self._stuck: set[str] = set()
         self._lock = threading.Lock()
-        self._mount_table: tuple[bytes, list[Mount]] = (b"", [])
+        self._mount_list: list[Mount] | None = None
 
     def _mounts(self) -> list[Mount]:
-        """The filtered mount list, re-parsed only when the kernel's mount table changed."""
-        try:
-            with open("/proc/self/mounts", "rb") as f:
-                raw = f.read()
-        except OSError:
-            raw = b""
-        if raw and raw == self._mount_table[0]:
-            return self._mount_table[1]
-        mounts = self._parse_mounts()
-        self._mount_table = (raw, mounts)
-        return mounts
+        """The filtered mount list, parsed again only when the kernel's mount table changed."""
+        if self._mount_changes.changed():
+            self._mount_list = None
+        if self._mount_list is None:  # a parse that failed is tried again at the next scrape
+            self._mount_list = self._parse_mounts()
+        return self._mount_list
 
     def _parse_mounts(self) -> list[Mount]:
         seen: set[tuple[str, str, str]] = set()
@@ -89,18 +113,16 @@ class FilesystemCollector:
             self._stuck.discard(mountpoint)
         log.info("mount answers again", extra={"mountpoint": mountpoint})
 
-    def collect(self) -> Iterable[Metric]:
-        labels = ["device", "mountpoint", "fstype"]
-        size = GaugeMetricFamily("system_filesystem_size_bytes", "Filesystem size.", labels=labels)
-        free = GaugeMetricFamily("system_filesystem_free_bytes", "Free space, including root-reserved.", labels=labels)
-        avail = GaugeMetricFamily(
-            "system_filesystem_avail_bytes", "Space available to unprivileged users.", labels=labels
-        )
-        files = GaugeMetricFamily("system_filesystem_files", "Inodes in total.", labels=labels)
-        files_free = GaugeMetricFamily("system_filesystem_files_free", "Free inodes.", labels=labels)
-        readonly = GaugeMetricFamily("system_filesystem_readonly", "1 if mounted read-only.", labels=labels)
-        error = GaugeMetricFamily(
-            "system_filesystem_device_error", "1 if statvfs failed or timed out for this mount.", labels=labels
+    def collect(self) -> list[MetricFamily]:
+        labels = ("device", "mountpoint", "fstype")
+        size = MetricFamily.gauge("system_filesystem_size_bytes", "Filesystem size.", labels)
+        free = MetricFamily.gauge("system_filesystem_free_bytes", "Free space, including root-reserved.", labels)
+        avail = MetricFamily.gauge("system_filesystem_avail_bytes", "Space available to unprivileged users.", labels)
+        files = MetricFamily.gauge("system_filesystem_files", "Inodes in total.", labels)
+        files_free = MetricFamily.gauge("system_filesystem_files_free", "Free inodes.", labels)
+        readonly = MetricFamily.gauge("system_filesystem_readonly", "1 if mounted read-only.", labels)
+        error = MetricFamily.gauge(
+            "system_filesystem_device_error", "1 if statvfs failed or timed out for this mount.", labels
         )
         with self._lock:
             stuck = set(self._stuck)
@@ -121,19 +143,27 @@ class FilesystemCollector:
                 )
         done = {mount[1] for mount, _ in job.results}
         for mount, st in list(job.results):
-            lv = list(mount[:3])
+            lv = mount[:3]
             if st is None:
-                error.add_metric(lv, 1.0)
+                error.add(lv, 1.0)
                 continue
             block = st.f_frsize or st.f_bsize
-            size.add_metric(lv, st.f_blocks * block)
-            free.add_metric(lv, st.f_bfree * block)
-            avail.add_metric(lv, st.f_bavail * block)
-            files.add_metric(lv, st.f_files)
-            files_free.add_metric(lv, st.f_ffree)
-            readonly.add_metric(lv, 1.0 if mount[3] or st.f_flag & os.ST_RDONLY else 0.0)
-            error.add_metric(lv, 0.0)
+            size.add(lv, st.f_blocks * block)
+            free.add(lv, st.f_bfree * block)
+            avail.add(lv, st.f_bavail * block)
+            files.add(lv, st.f_files)
+            files_free.add(lv, st.f_ffree)
+            readonly.add(lv, 1.0 if mount[3] or st.f_flag & os.ST_RDONLY else 0.0)
+            error.add(lv, 0.0)
         for mount in mounts:  # stuck, or not reached before the deadline
             if mount[1] not in done:
-                error.add_metric(list(mount[:3]), 1.0)
+                error.add(mount[:3], 1.0)
         return [size, free, avail, files, files_free, readonly, error]
+
+
+SPEC = CollectorSpec(
+    "filesystem",
+    True,
+    "filesystem sizes and inodes (system.filesystem excludes mounts and types)",
+    lambda config: FilesystemCollector(config.filesystem),
+)
