@@ -71,7 +71,7 @@ class Fleet:
     @property
     def address(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host!s}:{port}"
 
     @property
     def scrapes(self) -> list[int]:

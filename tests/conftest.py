@@ -67,7 +67,7 @@ def start_system_exporter(tmp_path: Path, procs: list[ManagedProcess]) -> Callab
         config: dict | None = None,
         scheme: str = "http",
         wait: bool = True,
-        **wait_kwargs: object,
+        **wait_kwargs: float,
     ) -> str:
         port = free_port()
         cfg = write_config(tmp_path / f"config-{port}.yml", config)

@@ -260,7 +260,7 @@ def test_log_formats(tmp_path: Path, fmt: str) -> None:
     )
     try:
         assert proc.stderr is not None
-        head = []
+        head: list[str] = []
         while not head or "listening" not in head[-1]:  # bounded by the 60 s pytest-timeout below
             line = proc.stderr.readline()
             assert line, "exporter exited before listening"

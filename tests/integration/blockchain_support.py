@@ -15,7 +15,7 @@ from tests.helpers import samples, wait_for
 DEV_ACCOUNT = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's first funded, unlocked account
 
 
-def network(name: str, *urls: str, chain_id: int = 31337, **extra: Any) -> dict[str, Any]:
+def network(name: str, *urls: str | dict[str, Any], chain_id: int = 31337, **extra: Any) -> dict[str, Any]:
     """A network entry with fast polling; endpoints named a, b, c... unless a dict is given."""
     endpoints = [u if isinstance(u, dict) else {"name": "abcdefgh"[i], "url": u} for i, u in enumerate(urls)]
     return {

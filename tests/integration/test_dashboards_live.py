@@ -10,6 +10,7 @@ from pathlib import Path
 
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import TxParams, Wei
 
 from exporters.stack.procs import ManagedProcess
 from tests.conftest import Anvil
@@ -48,11 +49,11 @@ def feed_business(url: str) -> None:
 
 def feed_chain(registry: Contract, w3: Web3) -> None:
     """Contract calls that succeed and one that reverts (fixed gas, so it is mined), plus a transfer."""
-    sender = {"from": DEV_ACCOUNT}
+    sender: TxParams = {"from": Web3.to_checksum_address(DEV_ACCOUNT)}
     hashes = [
         registry.functions.submitClaim(os.urandom(32)).transact(sender),
         registry.functions.verifyClaim(10**6, True).transact({**sender, "gas": 200_000}),  # no such claim
-        w3.eth.send_transaction({**sender, "to": registry.address, "value": 1}),
+        w3.eth.send_transaction({**sender, "to": registry.address, "value": Wei(1)}),
     ]
     for h in hashes:
         w3.eth.wait_for_transaction_receipt(h, timeout=20, poll_latency=0.1)

@@ -79,7 +79,9 @@ def test_keep_alive_reuses_one_connection(start_system_exporter: Callable[..., s
             r = session.get(f"{base}/metrics", timeout=5)
             assert r.status_code == 200
             assert r.raw.version == 11
-        pool = next(iter(session.adapters["http://"].poolmanager.pools._container.values()))
+        adapter = session.adapters["http://"]
+        assert isinstance(adapter, requests.adapters.HTTPAdapter)
+        pool = next(iter(adapter.poolmanager.pools._container.values()))
         assert pool.num_connections == 1
 
 

@@ -51,7 +51,7 @@ def test_values_agree_with_node_exporter(
     for labels, v in cpu.items():
         low = before.get(("node_cpu_seconds_total", labels))
         high = after.get(("node_cpu_seconds_total", labels))
-        assert low is not None, f"node_exporter has no cpu series {labels}"
+        assert low is not None and high is not None, f"node_exporter has no cpu series {labels}"
         assert low - 0.05 <= v <= high + 0.05, (labels, low, v, high)
         checked += 1
     assert checked == len(cpu)

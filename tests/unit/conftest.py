@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 # eth-hash picks its keccak backend on first use, and pycryptodome's ctypes loader then asks
 # platform.architecture(), which runs `file` on the interpreter once per process. That is a library

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from eth_utils import function_signature_to_4byte_selector, keccak
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.crypto import keccak
 
 from exporters.blockchain.exporter import build_chains
 from exporters.blockchain.follow import Follower

@@ -56,7 +56,7 @@ def test_openmetrics_is_byte_identical() -> None:
 
 def test_exemplars_fall_back_to_client_python() -> None:
     counter = CounterMetricFamily("demo_ex", "With exemplar.", labels=["k"])
-    counter.add_metric(["a"], 1, exemplar=Exemplar({"trace_id": "abc"}, 1.0))  # type: ignore[call-arg]
+    counter.add_metric(["a"], 1, exemplar=Exemplar({"trace_id": "abc"}, 1.0))
     families: list[Metric] = [counter]
     assert encode_openmetrics(families) == client_openmetrics(_Families(families))
     assert b'# {trace_id="abc"} 1.0' in encode_openmetrics(families)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -33,8 +34,8 @@ def test_the_seed_alerts_exist() -> None:
     assert {"system:cpu_usage:ratio", "system:memory_usage:ratio", "system:disk_usage:ratio"} <= records
 
 
-def _bad_alert(**changes: object) -> dict:
-    rule = {
+def _bad_alert(**changes: object) -> dict[str, Any]:
+    rule: dict[str, Any] = {
         "alert": "Broken",
         "expr": "up == 0",
         "labels": {"severity": "warning"},

@@ -8,13 +8,14 @@ instead of hanging every scrape behind it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import select
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import psutil
@@ -108,6 +109,9 @@ class FilesystemCollector:
             out.append((*key, "ro" in part.opts.split(",")))
         return out
 
+    def _unstick_when_done(self, mountpoint: str, _done: Future[None]) -> None:
+        self._unstick(mountpoint)
+
     def _unstick(self, mountpoint: str) -> None:
         with self._lock:
             self._stuck.discard(mountpoint)
@@ -136,7 +140,7 @@ class FilesystemCollector:
             if hung is not None:
                 with self._lock:
                     self._stuck.add(hung)
-                fut.add_done_callback(lambda _f, m=hung: self._unstick(m))
+                fut.add_done_callback(functools.partial(self._unstick_when_done, hung))
                 log.warning(
                     "statvfs timed out, skipping mount until it answers",
                     extra={"mountpoint": hung, "timeout_seconds": self._timeout},
