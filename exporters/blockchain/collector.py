@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from prometheus_client.metrics_core import InfoMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
 from exporters.blockchain.readings import Readings
 from exporters.core.metrics import MetricFamily
@@ -14,15 +14,15 @@ EP = ["chain", "endpoint"]
 
 
 def _gauge(name: str, doc: str, labels: list[str] = EP) -> MetricFamily:
-    return MetricFamily(name, doc, "gauge", labels)
+    return MetricFamily.gauge(name, doc, labels)
 
 
 def _counter(name: str, doc: str, labels: list[str] = EP) -> MetricFamily:
-    return MetricFamily(name, doc, "counter", labels)
+    return MetricFamily.counter(name, doc, labels)
 
 
 def _histogram(name: str, doc: str, labels: list[str]) -> MetricFamily:
-    return MetricFamily(name, doc, "histogram", labels)
+    return MetricFamily.histogram(name, doc, labels)
 
 
 class EndpointCollector:
@@ -40,7 +40,7 @@ class EndpointCollector:
         mismatch = _gauge(
             "blockchain_chain_id_mismatch", "1 if the endpoint reports another chain id than configured (not trusted)."
         )
-        info = InfoMetricFamily("blockchain_client", "Client software of the endpoint.", labels=EP)
+        info = MetricFamily.info("blockchain_client", "Client software of the endpoint.", [*EP, "client_version"])
         head = _gauge("blockchain_head_block_number", "Number of the latest block.")
         head_ts = _gauge("blockchain_head_timestamp_seconds", "Timestamp of the latest block.")
         delay = _gauge(
@@ -85,7 +85,7 @@ class EndpointCollector:
                     continue  # what a node of another chain says about blocks means nothing here
                 # A node that went down keeps its last head: sync delay and lag keep growing, as they should.
                 if e.client_version is not None:
-                    info.add_metric(lv, {"client_version": e.client_version})
+                    info.add([*lv, e.client_version], 1.0)
                 if e.head_number is not None and e.head_timestamp is not None:
                     head.add(lv, e.head_number)
                     head_ts.add(lv, e.head_timestamp)
@@ -143,8 +143,7 @@ class RpcCollector:
         with self.store.lock:
             for e in self.store.endpoints:
                 for method, hist in sorted(e.durations.items()):
-                    buckets, total = hist.snapshot()
-                    duration.add_histogram((e.chain, e.name, method), buckets, total)
+                    duration.add_histogram((e.chain, e.name, method), hist)
                 for (method, code), n in sorted(e.errors.items()):
                     errors.add([e.chain, e.name, method, code], n)
                 for method, ok in sorted(e.supported.items()):
@@ -183,8 +182,7 @@ class ChainCollector:
                 blocks.add([name], s.blocks_processed)
                 skipped.add([name], s.blocks_skipped)
                 reorgs.add([name], s.reorgs)
-                buckets, total = s.reorg_depth.snapshot()
-                depth.add_histogram((name,), buckets, total)
+                depth.add_histogram((name,), s.reorg_depth)
                 for alias, wei in sorted(s.balances.items()):
                     balance.add([name, alias], wei)
                 for alias, n in sorted(s.nonces.items()):
@@ -219,8 +217,7 @@ class ContractCollector:
                 for (contract, op, status), n in sorted(s.transactions.items()):
                     txs.add([name, contract, op, status], n)
                 for (contract, op), hist in sorted(s.gas_used.items()):
-                    buckets, total = hist.snapshot()
-                    gas.add_histogram((name, contract, op), buckets, total)
+                    gas.add_histogram((name, contract, op), hist)
                 for (contract, event), n in sorted(s.events.items()):
                     events.add([name, contract, event], n)
         return [txs, gas, events]

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 from exporters.blockchain.abi import ContractABI
 from exporters.blockchain.parse import Block, bloom_may_contain, parse_block, to_hash, to_int
-from exporters.blockchain.readings import GAS_BUCKETS, ChainState, Histogram, Readings
+from exporters.blockchain.readings import GAS_BOUNDS, ChainState, Readings
 from exporters.blockchain.rpc import METHOD_NOT_FOUND, Call, Reply, RpcClient, RpcError
+from exporters.core.metrics import Histogram
 
 log = logging.getLogger(__name__)
 
@@ -413,7 +414,7 @@ class Follower:
             chain.transactions[key] = chain.transactions.get(key, 0) + 1
             hist = chain.gas_used.get((alias, op))
             if hist is None:
-                hist = chain.gas_used[(alias, op)] = Histogram(GAS_BUCKETS)
+                hist = chain.gas_used[(alias, op)] = Histogram(GAS_BOUNDS)
             try:
                 hist.observe(to_int(receipt.get("gasUsed")))
             except ValueError:

@@ -7,44 +7,19 @@ only for plain assignments and copies (never across an await or I/O), so a scrap
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from exporters.config.blockchain import REORG_DEPTH_BUCKETS
+from exporters.core.metrics import Histogram, HistogramBounds
 
 # Seconds per JSON-RPC round trip: loopback nodes answer in ~1 ms, remote providers in 50-500 ms.
-RPC_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+RPC_DURATION_BOUNDS = HistogramBounds((0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 # Gas per transaction: a transfer is 21000, a block holds up to ~36M.
-GAS_BUCKETS = (21_000, 30_000, 50_000, 75_000, 100_000, 150_000, 250_000, 500_000, 1e6, 2e6, 5e6, 1e7, 3e7)
-
-
-class Histogram:
-    """A cumulative histogram whose samples are read at scrape time (no client_python registry involved)."""
-
-    __slots__ = ("_edges", "bounds", "counts", "sum")
-
-    def __init__(self, bounds: Sequence[float]) -> None:
-        self.bounds = tuple(float(b) for b in bounds)
-        self.counts = [0] * (len(self.bounds) + 1)
-        self.sum = 0.0
-        self._edges = (*(_fmt(b) for b in self.bounds), "+Inf")  # the `le` values, formatted once
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
-
-    def snapshot(self) -> tuple[list[tuple[str, float]], float]:
-        buckets, total = [], 0
-        for edge, count in zip(self._edges, self.counts, strict=True):
-            total += count
-            buckets.append((edge, float(total)))
-        return buckets, self.sum
-
-
-def _fmt(bound: float) -> str:
-    return str(int(bound)) if bound.is_integer() and bound >= 1 else repr(bound)
+GAS_BOUNDS = HistogramBounds(
+    (21_000, 30_000, 50_000, 75_000, 100_000, 150_000, 250_000, 500_000, 1e6, 2e6, 5e6, 1e7, 3e7)
+)
+REORG_DEPTH_BOUNDS = HistogramBounds(REORG_DEPTH_BUCKETS)
 
 
 @dataclass
@@ -89,7 +64,7 @@ class ChainState:
     blocks_processed: int = 0
     blocks_skipped: int = 0
     reorgs: int = 0
-    reorg_depth: Histogram = field(default_factory=lambda: Histogram(REORG_DEPTH_BUCKETS))
+    reorg_depth: Histogram = field(default_factory=lambda: Histogram(REORG_DEPTH_BOUNDS))
     balances: dict[str, int] = field(default_factory=dict)  # account alias -> wei
     nonces: dict[str, int] = field(default_factory=dict)
     transactions: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (contract, operation, status)
@@ -115,7 +90,7 @@ class EndpointStats:
         with self._lock:
             hist = self._state.durations.get(method)
             if hist is None:
-                hist = self._state.durations[method] = Histogram(RPC_DURATION_BUCKETS)
+                hist = self._state.durations[method] = Histogram(RPC_DURATION_BOUNDS)
             hist.observe(seconds)
 
     def count_error(self, method: str, code: str) -> None:

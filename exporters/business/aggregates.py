@@ -3,20 +3,20 @@ custom collector (STYLE.md: about 10x cheaper than client_python's labels().inc(
 
 from __future__ import annotations
 
-import bisect
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 
 from prometheus_client.metrics_core import Metric
 
 from exporters.business.events import Event
 from exporters.config.business import BusinessConfig
-from exporters.core.metrics import MetricFamily
+from exporters.core.metrics import Histogram, HistogramBounds, MetricFamily
 
 Key = tuple[str, tuple[str, ...]]
-# A counter or gauge is a float; a histogram is [count per bucket..., count in +Inf, sum, count].
-Value = float | list[float]
+# A counter or gauge is a float, a histogram a Histogram.
+Value = float | Histogram
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class EventFamily:
     kind: str  # counter | histogram | gauge
     help: str
     labels: tuple[str, ...]
-    buckets: tuple[float, ...] = ()
+    bounds: HistogramBounds | None = None  # a histogram's
     # A counter whose event value goes to an `observe` histogram counts events (+1 each).
     counts_events: bool = False
 
@@ -40,7 +40,7 @@ def families(config: BusinessConfig) -> dict[str, list[EventFamily]]:
             spec.kind,
             spec.help or f"{name} events.",
             labels,
-            tuple(spec.histogram_buckets) if spec.kind == "histogram" else (),
+            HistogramBounds(spec.histogram_buckets) if spec.kind == "histogram" else None,
             counts_events=spec.observe is not None,
         )
         fams = [main]
@@ -51,7 +51,7 @@ def families(config: BusinessConfig) -> dict[str, list[EventFamily]]:
                     "histogram",
                     spec.observe.help or f"{name} observed values.",
                     labels,
-                    tuple(spec.observe.buckets),
+                    HistogramBounds(spec.observe.buckets),
                 )
             )
         if spec.last_seen is not None:
@@ -82,19 +82,16 @@ def apply_group(
         current = write.get(key)
         if current is None:
             base = read.get(key)
-            current = (list(base) if isinstance(base, list) else base) if base is not None else None
+            current = base.copy() if isinstance(base, Histogram) else base
         if family.kind == "counter":
             if family.counts_events:
                 write[key] = (current or 0.0) + len(events)
             else:
                 write[key] = sum([e.value for e in events], current or 0.0)
         elif family.kind == "histogram":
-            hist = current if isinstance(current, list) else [0.0] * (len(family.buckets) + 3)
-            buckets = family.buckets
-            for event in events:
-                hist[bisect.bisect_left(buckets, event.value)] += 1
-                hist[-2] += event.value
-            hist[-1] += len(events)
+            assert family.bounds is not None
+            hist = current if isinstance(current, Histogram) else Histogram(family.bounds)
+            hist.observe_all([e.value for e in events])
             write[key] = hist
         else:
             write[key] = max(current or 0.0, max([e.timestamp for e in events]))
@@ -135,20 +132,13 @@ class Aggregates:
         out: list[Metric] = []
         for fams in self.families.values():
             for family in fams:
-                rows = sorted(by_metric.get(family.metric, []))
+                rows = sorted(by_metric.get(family.metric, []), key=itemgetter(0))
                 name = family.metric.removesuffix("_total") if family.kind == "counter" else family.metric
                 metric = MetricFamily(name, family.help, family.kind, family.labels)
-                if family.kind == "histogram":
-                    edges = [*(str(float(b)) for b in family.buckets), "+Inf"]
-                    for labels, hist in rows:
-                        assert isinstance(hist, list)
-                        cumulative, buckets = 0.0, []
-                        for edge, count in zip(edges, hist[:-2], strict=True):
-                            cumulative += count
-                            buckets.append((edge, cumulative))
-                        metric.add_histogram(labels, buckets, hist[-2])
-                else:
-                    for labels, value in rows:
-                        metric.add(labels, value)  # type: ignore[arg-type]
+                for labels, value in rows:
+                    if isinstance(value, Histogram):
+                        metric.add_histogram(labels, value)
+                    else:
+                        metric.add(labels, value)
                 out.append(metric)
         return out

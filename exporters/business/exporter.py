@@ -12,18 +12,19 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
 from exporters.business.aggregates import Aggregates
 from exporters.business.events import EventParser, Rejection
 from exporters.business.openapi import openapi_document
 from exporters.business.ratelimit import EventRateLimit
 from exporters.business.sql import SQLSources, driver_problems
-from exporters.business.store import COMMIT_BUCKETS, EventStore
+from exporters.business.store import EventStore
 from exporters.config.business import BusinessConfig
 from exporters.core.collect import TimedCollectors
 from exporters.core.errors import ConfigError
 from exporters.core.http import Exporter
+from exporters.core.metrics import MetricFamily
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/api/v1/events"
@@ -37,39 +38,35 @@ class _SelfMetrics:
 
     def collect(self) -> Iterable[Metric]:
         stats = self.exporter.store.stats
-        rejected = CounterMetricFamily("business_events_rejected", "Requests refused, by reason.", labels=["reason"])
+        rejected = MetricFamily.counter("business_events_rejected", "Requests refused, by reason.", ["reason"])
         for reason, count in sorted(self.exporter.rejections.items()):
-            rejected.add_metric([reason], count)
-        accepted = CounterMetricFamily("business_events_accepted", "Events durably stored and counted.")
-        accepted.add_metric([], stats.committed_events)
-        duplicates = CounterMetricFamily(
+            rejected.add((reason,), count)
+        accepted = MetricFamily.counter("business_events_accepted", "Events durably stored and counted.")
+        accepted.add((), stats.committed_events)
+        duplicates = MetricFamily.counter(
             "business_events_duplicate", "Events acknowledged again without counting (a retried id)."
         )
-        duplicates.add_metric([], stats.duplicates)
-        commits = CounterMetricFamily("business_store_commits", "Group commits to the event store.")
-        commits.add_metric([], stats.commits)
-        errors = CounterMetricFamily("business_store_errors", "Failed commits to the event store.")
-        errors.add_metric([], stats.errors)
-        duration = HistogramMetricFamily(
+        duplicates.add((), stats.duplicates)
+        commits = MetricFamily.counter("business_store_commits", "Group commits to the event store.")
+        commits.add((), stats.commits)
+        errors = MetricFamily.counter("business_store_errors", "Failed commits to the event store.")
+        errors.add((), stats.errors)
+        duration = MetricFamily.histogram(
             "business_store_commit_duration_seconds", "Time a group commit took, fsync included."
         )
-        cumulative, buckets = 0, []
-        for edge, count in zip([*map(str, COMMIT_BUCKETS), "+Inf"], stats.commit_buckets, strict=True):
-            cumulative += count
-            buckets.append((edge, cumulative))
-        duration.add_metric([], buckets, sum_value=stats.commit_seconds_sum)
-        values = GaugeMetricFamily(
-            "business_label_values", "Distinct values a capped label has taken.", labels=["event", "label"]
+        duration.add_histogram((), stats.commit_seconds)
+        values = MetricFamily.gauge(
+            "business_label_values", "Distinct values a capped label has taken.", ["event", "label"]
         )
-        limit = GaugeMetricFamily(
-            "business_label_values_limit", "The cap on a label's distinct values.", labels=["event", "label"]
+        limit = MetricFamily.gauge(
+            "business_label_values_limit", "The cap on a label's distinct values.", ["event", "label"]
         )
         counts = self.exporter.store.label_counts()
         for event, spec in self.exporter.config.events.items():
             for label, rule in spec.labels.items():
                 if rule.max_values is not None:
-                    values.add_metric([event, label], counts.get((event, label), 0))
-                    limit.add_metric([event, label], rule.max_values)
+                    values.add((event, label), counts.get((event, label), 0))
+                    limit.add((event, label), rule.max_values)
         return [rejected, accepted, duplicates, commits, errors, duration, values, limit]
 
 

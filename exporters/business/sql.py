@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
 from exporters.config.business import BusinessConfig, SQLQuery, SQLSource, sqlite_path
+from exporters.core.metrics import MetricFamily
 
 log = logging.getLogger(__name__)
 
@@ -291,23 +292,21 @@ class SQLSources:
                 key: (s.success, s.duration, s.last_success, s.rows, dict(s.errors)) for key, s in self.states.items()
             }
         labels = ["source", "query"]
-        success = GaugeMetricFamily(
-            "business_sql_query_success",
-            "Whether the last run of a SQL source query succeeded (1) or not.",
-            labels=labels,
+        success = MetricFamily.gauge(
+            "business_sql_query_success", "Whether the last run of a SQL source query succeeded (1) or not.", labels
         )
-        duration = GaugeMetricFamily(
-            "business_sql_query_duration_seconds", "How long the last run of a SQL source query took.", labels=labels
+        duration = MetricFamily.gauge(
+            "business_sql_query_duration_seconds", "How long the last run of a SQL source query took.", labels
         )
-        last = GaugeMetricFamily(
+        last = MetricFamily.gauge(
             "business_sql_query_last_success_timestamp_seconds",
             "Unix time of the last successful run of a SQL source query.",
-            labels=labels,
+            labels,
         )
-        errors = CounterMetricFamily(
+        errors = MetricFamily.counter(
             "business_sql_query_errors",
             "Failed runs of a SQL source query, by reason (connect, timeout, query, result).",
-            labels=[*labels, "reason"],
+            [*labels, "reason"],
         )
         out: list[Metric] = [success, duration, last, errors]
         for source in self.sources:
@@ -316,18 +315,19 @@ class SQLSources:
                 if state is None:  # not run yet
                     continue
                 ok, took, last_ok, rows, errs = state
-                success.add_metric([source.name, query.name], 1.0 if ok else 0.0)
-                duration.add_metric([source.name, query.name], took)
+                names = (source.name, query.name)
+                success.add(names, 1.0 if ok else 0.0)
+                duration.add(names, took)
                 if last_ok is not None:
-                    last.add_metric([source.name, query.name], last_ok)
+                    last.add(names, last_ok)
                 for reason, count in sorted(errs.items()):
-                    errors.add_metric([source.name, query.name, reason], count)
-                gauge = GaugeMetricFamily(
+                    errors.add((*names, reason), count)
+                gauge = MetricFamily.gauge(
                     query.metric,
                     query.help or f"Query {query.name} of SQL source {source.name}.",
-                    labels=list(query.label_columns),
+                    query.label_columns,
                 )
                 for label_values, value in rows:
-                    gauge.add_metric(list(label_values), value)
+                    gauge.add(label_values, value)
                 out.append(gauge)
         return out

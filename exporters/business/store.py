@@ -8,7 +8,6 @@ answer therefore loses nothing; a crash before it loses only unacknowledged even
 
 from __future__ import annotations
 
-import bisect
 import collections
 import json
 import logging
@@ -23,9 +22,10 @@ from pathlib import Path
 
 import orjson
 
-from exporters.business.aggregates import Aggregates, Key, Value, apply_group
+from exporters.business.aggregates import Aggregates, EventFamily, Key, Value, apply_group
 from exporters.business.events import Event, Rejection
 from exporters.config.business import BusinessConfig
+from exporters.core.metrics import Histogram, HistogramBounds
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class _Batch:
     future: Future[Outcome] = field(default_factory=Future)
 
 
-COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+COMMIT_BOUNDS = HistogramBounds((0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
 
 
 @dataclass
@@ -61,9 +61,7 @@ class StoreStats:
     committed_events: int = 0
     duplicates: int = 0
     errors: int = 0
-    # Commit durations as histogram counts per COMMIT_BUCKETS edge (+Inf last), and their sum.
-    commit_buckets: list[int] = field(default_factory=lambda: [0] * (len(COMMIT_BUCKETS) + 1))
-    commit_seconds_sum: float = 0.0
+    commit_seconds: Histogram = field(default_factory=lambda: Histogram(COMMIT_BOUNDS))  # fsync included
 
 
 class EventStore:
@@ -101,10 +99,19 @@ class EventStore:
         db.execute(f"PRAGMA synchronous={self.config.store.synchronous.upper()}")
         db.executescript(SCHEMA)
         restored: dict[Key, Value] = {}
-        known = {f.metric for fams in self.aggregates.families.values() for f in fams}
+        known = {f.metric: f for fams in self.aggregates.families.values() for f in fams}
         for metric, labels, value in db.execute("SELECT metric, labels, value FROM series"):
-            if metric in known:  # a family removed from the config stays on disk but is not exposed
-                restored[(metric, tuple(json.loads(labels)))] = json.loads(value)
+            family = known.get(metric)
+            if family is None:  # a family removed from the config stays on disk but is not exposed
+                continue
+            restored_value = _stored_value(family, json.loads(value))
+            if restored_value is None:
+                log.warning(
+                    "stored series does not fit its configured family (kind or buckets changed): it starts from zero",
+                    extra={"metric": metric, "labels": labels},
+                )
+                continue
+            restored[(metric, tuple(json.loads(labels)))] = restored_value
         self.aggregates.merge(restored)
         _migrate_event_ids(db)
         horizon = time.time() - self.config.idempotency.window
@@ -262,9 +269,7 @@ class EventStore:
         if self.stats.commits % 1000 == 0:
             self._prune(now)
         self.stats.duplicates += sum(r.duplicates for _, r in results if isinstance(r, Outcome))
-        elapsed = time.perf_counter() - start
-        self.stats.commit_buckets[bisect.bisect_left(COMMIT_BUCKETS, elapsed)] += 1
-        self.stats.commit_seconds_sum += elapsed
+        self.stats.commit_seconds.observe(time.perf_counter() - start)
         for batch, result in results:
             if isinstance(result, Rejection):
                 batch.future.set_exception(result)
@@ -299,9 +304,24 @@ class EventStore:
         return {key: len(values) for key, values in self._labels.items()}
 
 
+# How a series is stored (the `value` column, JSON): a counter or gauge as its float, a histogram
+# as [count per bucket..., count in +Inf, sum, count], per-bucket counts (not cumulative).
+
+
 def _value_json(value: Value) -> str:
+    if isinstance(value, Histogram):
+        return json.dumps([*value.counts, value.sum, value.count])
     # repr is json.dumps for a finite float, without the encoder's set-up per call.
     return repr(value) if isinstance(value, float) and math.isfinite(value) else json.dumps(value)
+
+
+def _stored_value(family: EventFamily, stored: float | list[float]) -> Value | None:
+    """A stored series as the aggregates hold it; None if it was stored for another kind or other buckets."""
+    if family.bounds is None:
+        return None if isinstance(stored, list) else float(stored)
+    if not isinstance(stored, list) or len(stored) != len(family.bounds) + 2:
+        return None
+    return Histogram(family.bounds, stored[:-2], stored[-2])
 
 
 def _migrate_event_ids(db: sqlite3.Connection) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
 from exporters import __version__
 from exporters.core.exposition import has_samples
@@ -40,16 +40,12 @@ class TimedCollectors:
         return []
 
     def collect(self) -> Iterable[Metric]:
-        duration = MetricFamily(
-            f"{self.prefix}_scrape_collector_duration_seconds",
-            "Duration of a collector scrape.",
-            "gauge",
-            ["collector"],
+        duration = MetricFamily.gauge(
+            f"{self.prefix}_scrape_collector_duration_seconds", "Duration of a collector scrape.", ["collector"]
         )
-        success = MetricFamily(
+        success = MetricFamily.gauge(
             f"{self.prefix}_scrape_collector_success",
             "Whether a collector succeeded (1) or failed (0) on this scrape.",
-            "gauge",
             ["collector"],
         )
         out: list[Metric] = []
@@ -75,12 +71,12 @@ class BuildInfo:
     name = "build_info"
 
     def __init__(self, exporter: str) -> None:
-        family = GaugeMetricFamily(
+        family = MetricFamily.gauge(
             "alismon_build_info",
             "A metric with a constant '1' value labeled by exporter, version and Python version.",
-            labels=["exporter", "version", "python_version"],
+            ["exporter", "version", "python_version"],
         )
-        family.add_metric([exporter, __version__, platform.python_version()], 1.0)
+        family.add((exporter, __version__, platform.python_version()), 1.0)
         self._families = [family]
 
     def describe(self) -> list[Metric]:

@@ -115,7 +115,7 @@ def test_transfers_and_calls_counted_by_operation_and_status(
             assert got == expected.get((op, status), 0), (op, status)
         assert get(text, "blockchain_gas_used_count", operation=op, **labels) == len(gas[op])
         assert get(text, "blockchain_gas_used_sum", operation=op, **labels) == sum(gas[op])
-    assert get(text, "blockchain_gas_used_bucket", operation="transfer", le="30000", **labels) == 1
+    assert get(text, "blockchain_gas_used_bucket", operation="transfer", le="30000.0", **labels) == 1
     for event, n in (("ClaimSubmitted", 3), ("ClaimVerified", 1), ("Deposit", 1)):
         assert get(text, "blockchain_contract_events_total", event=event, **labels) == n
     assert get(text, "blockchain_block_transactions_total", chain="dev") - t0 == len(hashes)

@@ -49,7 +49,7 @@ def test_reorgs_of_depth_1_and_3_are_detected_with_their_depth(
     text = wait_scrape(
         base, lambda t: get(t, "blockchain_reorgs_total", chain="dev") == 1, 15, "the depth-1 reorg to be seen"
     )
-    assert get(text, "blockchain_reorg_depth_blocks_bucket", chain="dev", le="1") == 1
+    assert get(text, "blockchain_reorg_depth_blocks_bucket", chain="dev", le="1.0") == 1
     assert get(text, "blockchain_reorg_depth_blocks_sum", chain="dev") == 1
     assert get(text, "blockchain_followed_block_number", chain="dev") == 5
     assert get(text, "blockchain_head_changes_total", **DEV) == before_hash_changes + 1
@@ -67,8 +67,8 @@ def test_reorgs_of_depth_1_and_3_are_detected_with_their_depth(
         15,
         "the depth-3 reorg to be seen and the new branch followed",
     )
-    assert get(text, "blockchain_reorg_depth_blocks_bucket", chain="dev", le="2") == 1
-    assert get(text, "blockchain_reorg_depth_blocks_bucket", chain="dev", le="3") == 2
+    assert get(text, "blockchain_reorg_depth_blocks_bucket", chain="dev", le="2.0") == 1
+    assert get(text, "blockchain_reorg_depth_blocks_bucket", chain="dev", le="3.0") == 2
     assert get(text, "blockchain_reorg_depth_blocks_count", chain="dev") == 2
     assert get(text, "blockchain_reorg_depth_blocks_sum", chain="dev") == 4
     # Still following the new branch: one more block links to it without another reorg.

@@ -1,15 +1,21 @@
-"""The event store on a real SQLite file: ids kept per group commit, pruning, and old stores migrated."""
+"""The event store on a real SQLite file: ids kept per group commit, pruning, old stores migrated, series restored."""
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from exporters.business.aggregates import Aggregates
 from exporters.business.events import parse_body
-from exporters.business.store import EventStore
+from exporters.business.store import SCHEMA, EventStore
 from exporters.config import parse_config
+from exporters.core.exposition import encode_text
 
 
 def open_store(path: Path, max_ids: int = 1000) -> EventStore:
@@ -85,3 +91,95 @@ def test_ids_past_the_window_are_forgotten_in_memory_and_on_disk(tmp_path: Path)
     store.close()
     rows = sqlite3.connect(path).execute("SELECT count(*) FROM event_id_batches").fetchone()[0]
     assert rows == 2  # the commit of "c" and the one of the second "a"; the first is gone
+
+
+# An observe histogram with integer, fractional and large bounds, and a histogram event.
+CHECKS = {
+    "kind": "counter",
+    "metric": "app_checks_total",
+    "labels": {"outcome": ["ok", "failed"]},
+    "observe": {"metric": "app_check_seconds", "buckets": [0.5, 1, 3, 1e6]},
+}
+PAYOUTS = {"kind": "histogram", "metric": "app_payout_gas", "buckets": [21000, 3e7]}
+
+
+def open_histogram_store(path: Path, events: dict[str, Any]) -> EventStore:
+    config = parse_config({"business": {"auth_token": "t", "store": {"path": str(path)}, "events": events}}).business
+    store = EventStore(config, Aggregates(config))
+    store.open()
+    return store
+
+
+def write_rows(path: Path, rows: list[tuple[str, list[str], object]]) -> None:
+    """Series rows as the store has always written them: JSON labels, and a float or, for a histogram,
+    [count per bucket..., count in +Inf, sum, count]."""
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)
+    db.executemany(
+        "INSERT INTO series (metric, labels, value) VALUES (?, ?, ?)",
+        [(metric, json.dumps(labels), json.dumps(value)) for metric, labels, value in rows],
+    )
+    db.commit()
+    db.close()
+
+
+def test_a_store_written_before_scrapes_the_same_values_and_is_written_the_same_way(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    write_rows(
+        path,
+        [
+            ("app_checks_total", ["ok"], 5.0),
+            ("app_check_seconds", ["ok"], [1.0, 2.0, 0.0, 1.0, 1.0, 2000004.0, 5.0]),
+            ("app_payout_gas", [], [0.0, 2.0, 1.0, 31000000.0, 3.0]),
+        ],
+    )
+    store = open_histogram_store(path, {"checks": CHECKS, "payouts": PAYOUTS})
+    body = encode_text(list(store.aggregates.collect())).decode()
+    assert 'app_checks_total{outcome="ok"} 5.0\n' in body
+    assert (
+        'app_check_seconds_bucket{le="0.5",outcome="ok"} 1.0\n'
+        'app_check_seconds_bucket{le="1.0",outcome="ok"} 3.0\n'
+        'app_check_seconds_bucket{le="3.0",outcome="ok"} 3.0\n'
+        'app_check_seconds_bucket{le="1e+06",outcome="ok"} 4.0\n'
+        'app_check_seconds_bucket{le="+Inf",outcome="ok"} 5.0\n'
+        'app_check_seconds_count{outcome="ok"} 5.0\n'
+        'app_check_seconds_sum{outcome="ok"} 2.000004e+06\n'
+    ) in body
+    assert (
+        'app_payout_gas_bucket{le="21000.0"} 0.0\n'
+        'app_payout_gas_bucket{le="3e+07"} 2.0\n'
+        'app_payout_gas_bucket{le="+Inf"} 3.0\n'
+        "app_payout_gas_count 3.0\n"
+        "app_payout_gas_sum 3.1e+07\n"
+    ) in body
+    events = parse_body(
+        [{"type": "checks", "labels": {"outcome": "ok"}, "value": 2}, {"type": "payouts", "value": 21000}],
+        store.config,
+        time.time(),
+    )
+    assert store.submit(events).result(timeout=10).accepted == 2
+    store.close()
+    stored = dict(sqlite3.connect(path).execute("SELECT metric, value FROM series"))
+    assert stored == {
+        "app_checks_total": "6.0",
+        "app_check_seconds": "[1.0, 2.0, 1.0, 1.0, 1.0, 2000006.0, 6.0]",
+        "app_payout_gas": "[1.0, 2.0, 1.0, 31021000.0, 4.0]",
+    }
+
+
+def test_a_histogram_stored_with_other_buckets_starts_again_from_zero(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "s.sqlite"
+    write_rows(path, [("app_check_seconds", ["ok"], [1.0, 2.0, 3.0, 1.5, 3.0]), ("app_checks_total", ["ok"], 3.0)])
+    with caplog.at_level(logging.WARNING):
+        store = open_histogram_store(path, {"checks": CHECKS})
+    assert "kind or buckets changed" in caplog.text
+    assert list(store.aggregates.series) == [("app_checks_total", ("ok",))]
+    events = parse_body([{"type": "checks", "labels": {"outcome": "ok"}, "value": 0.7}], store.config, time.time())
+    assert store.submit(events).result(timeout=10).accepted == 1
+    body = encode_text(list(store.aggregates.collect())).decode()
+    store.close()
+    assert 'app_check_seconds_bucket{le="1.0",outcome="ok"} 1.0\n' in body
+    assert 'app_check_seconds_count{outcome="ok"} 1.0\n' in body
+    assert 'app_checks_total{outcome="ok"} 4.0\n' in body

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
+import prometheus_client
 import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client import Histogram as ClientHistogram
 from prometheus_client.exposition import generate_latest as client_text
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -15,6 +18,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.openmetrics.exposition import generate_latest as client_openmetrics
 from prometheus_client.samples import Exemplar
+from prometheus_client.utils import floatToGoString
 
 from exporters.core.exposition import (
     _Families,
@@ -24,7 +28,7 @@ from exporters.core.exposition import (
     has_samples,
     negotiate,
 )
-from exporters.core.metrics import MetricFamily
+from exporters.core.metrics import Histogram, HistogramBounds, MetricFamily, bucket_le
 
 
 def sample_families() -> list[Metric]:
@@ -73,8 +77,6 @@ def test_created_samples_fall_back_in_text_format() -> None:
     "value", [0.0, -0.0, 0, 1.0, -2.5, 1e21, 1234567.0, 0.000123, math.inf, -math.inf, math.nan, 7, True]
 )
 def test_value_formatting_matches(value: float) -> None:
-    from prometheus_client.utils import floatToGoString
-
     assert format_value(value) == floatToGoString(value)
     assert format_value(value) == floatToGoString(value)  # again, from the cache
 
@@ -102,9 +104,8 @@ def lines_and_reference() -> tuple[list[Metric], list[Metric]]:
     hist = MetricFamily("demo_latency_seconds", "Latency.", "histogram", ["op", "chain"])
     ref_hist = HistogramMetricFamily("demo_latency_seconds", "Latency.", labels=["op", "chain"])
     for op in ("transfer", "z-last"):
-        buckets = [("0.1", 1.0), ("1.0", 4.0), ("+Inf", 5.0)]
-        hist.add_histogram((op, "dev"), buckets, 2.5)
-        ref_hist.add_metric([op, "dev"], buckets=buckets, sum_value=2.5)
+        hist.add_histogram((op, "dev"), Histogram(HistogramBounds((0.1, 1)), [1, 3, 1], 2.5))
+        ref_hist.add_metric([op, "dev"], buckets=[("0.1", 1.0), ("1.0", 4.0), ("+Inf", 5.0)], sum_value=2.5)
     empty = MetricFamily.counter("demo_empty", "Nothing yet.", ["k"])
     ref_empty = CounterMetricFamily("demo_empty", "Nothing yet.", labels=["k"])
     info = MetricFamily.info("demo_build", "Build.", ["version", "python"])
@@ -144,3 +145,60 @@ def test_lines_refuse_what_they_cannot_render() -> None:
         MetricFamily("demo_state", "State set.", "stateset")
     with pytest.raises(ValueError, match="1 label values for 2 label names"):
         MetricFamily("demo_g", "Gauge.", "gauge", ["a", "b"]).add(("x",), 1.0)
+
+
+# Integer, fractional and large bounds: the three kinds client_python writes differently from str().
+BOUNDS = (0.005, 1, 2.5, 3, 21_000, 1e6, 3e7)
+
+
+@pytest.mark.parametrize(
+    ("bound", "le"),
+    [(3, "3.0"), (3.0, "3.0"), (21_000, "21000.0"), (1e6, "1e+06"), (3e7, "3e+07"), (0.005, "0.005"), (2.5, "2.5")],
+)
+def test_bucket_bounds_are_labelled_as_client_python_labels_them(bound: float, le: str) -> None:
+    assert bucket_le(bound) == le == floatToGoString(bound)
+
+
+def test_a_histogram_encodes_like_client_pythons_histogram_in_both_formats() -> None:
+    observed = [0.001, 0.005, 1, 2, 3, 3, 20_999.5, 21_000, 500_000, 1e6, 2.9e7, 3e7, 4e7]
+    registry = CollectorRegistry(auto_describe=False)
+    reference = ClientHistogram("demo_gas", "Gas used.", ["op"], registry=registry, buckets=BOUNDS)
+    ours = MetricFamily.histogram("demo_gas", "Gas used.", ["op"])
+    bounds = HistogramBounds(BOUNDS)
+    for op, values in (("approve", observed[:5]), ("transfer", observed), ("unused", [])):
+        hist = Histogram(bounds)
+        for v in values:
+            hist.observe(v)
+            reference.labels(op).observe(v)
+        if not values:
+            reference.labels(op)
+        ours.add_histogram((op,), hist)
+    prometheus_client.disable_created_metrics()  # client_python's _created samples are not ours to write
+    try:
+        text, openmetrics = client_text(registry), client_openmetrics(registry)
+    finally:
+        prometheus_client.enable_created_metrics()
+    assert b'le="21000.0"' in text and b'le="1e+06"' in text and b'le="3e+07"' in text and b'le="3.0"' in text
+    assert encode_text([ours]) == text
+    assert encode_openmetrics([ours]) == openmetrics
+
+
+def test_observing_one_by_one_or_all_at_once_gives_the_same_histogram() -> None:
+    values = [0.1 * i for i in range(50)] + [3, 3e7, math.inf]
+    one, many = Histogram(HistogramBounds(BOUNDS)), Histogram(HistogramBounds(BOUNDS))
+    for v in values:
+        one.observe(v)
+    many.observe_all(values)
+    assert one == many and one.count == len(values)
+    copied = one.copy()
+    copied.observe(1)
+    assert copied != one and copied.count == one.count + 1
+
+
+def test_histograms_refuse_bounds_and_counts_that_do_not_fit() -> None:
+    with pytest.raises(ValueError, match="strictly increasing"):
+        HistogramBounds((1, 1))
+    with pytest.raises(ValueError, match="finite"):
+        HistogramBounds((1, math.inf))
+    with pytest.raises(ValueError, match="3 bucket counts for 4 buckets"):
+        Histogram(HistogramBounds((1, 2, 3)), [0, 0, 0])
