@@ -17,6 +17,7 @@ import yaml
 from exporters.config import Config
 from exporters.config.alerting import AlertingConfig
 from exporters.core.exporter_table import EXPORTER_NAMES
+from exporters.core.metrics import bucket_le
 from exporters.core.types import format_duration
 from exporters.render.links import dashboard_url, runbook_url
 
@@ -53,6 +54,7 @@ def template_context(config: Config) -> dict[str, Any]:
         "exporter_prefixes": "|".join(EXPORTER_NAMES),
         "w": format_duration(alerting.rate_window),
         "duration": format_duration,
+        "le": bucket_le,  # a bucket bound as the exporters write its `le` label: 3 -> "3.0"
     }
 
 
