@@ -83,18 +83,20 @@ def apply_group(
         if current is None:
             base = read.get(key)
             current = base.copy() if isinstance(base, Histogram) else base
-        if family.kind == "counter":
-            if family.counts_events:
-                write[key] = (current or 0.0) + len(events)
-            else:
-                write[key] = sum([e.value for e in events], current or 0.0)
-        elif family.kind == "histogram":
+        if family.kind == "histogram":
             assert family.bounds is not None
             hist = current if isinstance(current, Histogram) else Histogram(family.bounds)
             hist.observe_all([e.value for e in events])
             write[key] = hist
+            continue
+        number = 0.0 if current is None or isinstance(current, Histogram) else current
+        if family.kind == "counter":
+            if family.counts_events:
+                write[key] = number + len(events)
+            else:
+                write[key] = sum([e.value for e in events], number)
         else:
-            write[key] = max(current or 0.0, max([e.timestamp for e in events]))
+            write[key] = max(number, max([e.timestamp for e in events]))
 
 
 class Aggregates:
@@ -134,11 +136,11 @@ class Aggregates:
             for family in fams:
                 rows = sorted(by_metric.get(family.metric, []), key=itemgetter(0))
                 name = family.metric.removesuffix("_total") if family.kind == "counter" else family.metric
-                metric = MetricFamily(name, family.help, family.kind, family.labels)
+                exposed = MetricFamily(name, family.help, family.kind, family.labels)
                 for labels, value in rows:
                     if isinstance(value, Histogram):
-                        metric.add_histogram(labels, value)
+                        exposed.add_histogram(labels, value)
                     else:
-                        metric.add(labels, value)
-                out.append(metric)
+                        exposed.add(labels, value)
+                out.append(exposed)
         return out

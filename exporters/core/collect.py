@@ -77,7 +77,7 @@ class BuildInfo:
             ["exporter", "version", "python_version"],
         )
         family.add((exporter, __version__, platform.python_version()), 1.0)
-        self._families = [family]
+        self._families: list[Metric] = [family]
 
     def describe(self) -> list[Metric]:
         return self._families

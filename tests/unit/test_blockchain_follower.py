@@ -7,13 +7,19 @@ read from the chain's readings, the state the collectors expose.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import pytest
 
-from exporters.blockchain.readings import GAS_BUCKETS
 from exporters.config.blockchain import REORG_DEPTH_BUCKETS
+from exporters.core.metrics import Histogram
 from tests.unit.fake_chain import SERVER_ERROR, FakeChain, FakeNode, PolledNetwork
+
+
+def cumulative(histogram: Histogram) -> dict[str, float]:
+    """le -> cumulative count, as a scrape shows the histogram."""
+    return dict(zip(histogram.bounds.le, itertools.accumulate(histogram.counts), strict=True))
 
 
 def test_new_heads_are_followed_one_by_one(tmp_path: Path) -> None:
@@ -58,9 +64,9 @@ def test_watched_calls_ride_along_in_the_next_tick(tmp_path: Path) -> None:
                 ("registry", "verify", "failed"): 1,
             }
             assert net.state.events == {("registry", "Registered"): 1, ("registry", "Verified"): 0}
-            register_gas = net.state.gas_used[("registry", "register")].snapshot()
-            assert register_gas[1] == 60_000 and register_gas[0][-1] == ("+Inf", 1.0)
-            assert dict(net.state.gas_used[("registry", "verify")].snapshot()[0])[str(GAS_BUCKETS[1])] == 1.0
+            register_gas = net.state.gas_used[("registry", "register")]
+            assert register_gas.sum == 60_000 and cumulative(register_gas)["+Inf"] == 1.0
+            assert cumulative(net.state.gas_used[("registry", "verify")])["30000.0"] == 1.0
             assert chain.requests[-1].count("eth_getTransactionReceipt") == 2
             assert chain.requests[-1].count("eth_getLogs") == 1
             # A block whose logs bloom cannot hold the registry's address costs no eth_getLogs.
@@ -138,9 +144,9 @@ def test_a_reorg_finds_the_common_ancestor_and_counts_its_depth(tmp_path: Path, 
             head = chain.head.number
             await net.step()
             assert net.state.reorgs == 1
-            buckets, depth_sum = net.state.reorg_depth.snapshot()
-            assert [count for _, count in buckets] == [float(depth <= b) for b in REORG_DEPTH_BUCKETS] + [1.0]
-            assert depth_sum == depth
+            reorg_depth = net.state.reorg_depth
+            assert list(cumulative(reorg_depth).values()) == [float(depth <= b) for b in REORG_DEPTH_BUCKETS] + [1.0]
+            assert reorg_depth.sum == depth
             # The new branch is followed from the common ancestor; the orphaned blocks' counts stay.
             assert net.follower.ring[ancestor.number] == ancestor.hash
             assert net.follower.ring == {n: chain.canonical[n].hash for n in range(10, head + 1)}
@@ -170,7 +176,7 @@ def test_a_receipt_refused_twice_is_counted_once_and_later_blocks_wait_for_it(tm
             assert (net.state.followed_number, net.state.blocks_processed, net.state.block_transactions) == (12, 3, 2)
             await net.step()
             assert net.state.transactions[("registry", "register", "success")] == 1
-            assert net.state.gas_used[("registry", "register")].snapshot()[0][-1] == ("+Inf", 1.0)
+            assert cumulative(net.state.gas_used[("registry", "register")])["+Inf"] == 1.0
             assert net.state.events[("registry", "Registered")] == 1
             assert chain.asked("eth_getTransactionReceipt") == 3
             assert net.error_count("eth_getTransactionReceipt", str(SERVER_ERROR)) == 2

@@ -39,8 +39,8 @@ def no_created_samples() -> Iterator[None]:
 
 def assert_same_bytes(ours: list[Metric], reference: list[Metric] | CollectorRegistry) -> None:
     ref = reference if isinstance(reference, CollectorRegistry) else _Families(reference)
-    assert encode_text(ours) == client_text(ref)  # type: ignore[arg-type]
-    assert encode_openmetrics(ours) == client_openmetrics(ref)  # type: ignore[arg-type]
+    assert encode_text(ours) == client_text(ref)
+    assert encode_openmetrics(ours) == client_openmetrics(ref)
 
 
 def by_name(families: list[Metric], name: str) -> Metric:
