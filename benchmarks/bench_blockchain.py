@@ -148,12 +148,14 @@ class Node:
 
     def queue_block_txs(self) -> None:
         """10 transactions into the pool in one batch: transfers, and calls to the registry once deployed."""
-        calls = CONTRACT_CALLS_PER_BLOCK if self.registry else 0
+        registry = self.registry
+        calls = CONTRACT_CALLS_PER_BLOCK if registry else 0
         txs = []
         for i, sender in enumerate(self.accounts):
-            if i >= TXS_PER_BLOCK - calls:
+            tx: dict[str, str]
+            if registry and i >= TXS_PER_BLOCK - calls:
                 digest = (self.head + 1).to_bytes(28, "big").hex() + sender[2:10]
-                tx = {"to": self.registry, "data": SUBMIT_CLAIM + digest, "gas": hex(150_000)}
+                tx = {"to": registry, "data": SUBMIT_CLAIM + digest, "gas": hex(150_000)}
             else:
                 tx = {"to": self.accounts[(i + 1) % len(self.accounts)], "value": "0x1", "gas": hex(21_000)}
             txs.append(self._send(sender, tx))
@@ -470,7 +472,7 @@ def backfill_phase(run: Path, stack: ExitStack, blocks: int) -> dict[str, Any]:
     frozen = {k: e.snapshot() for k, e in ours.items()}
     for e in ours.values():
         os.kill(e.proc.pid, signal.SIGSTOP)
-        stack.callback(lambda pid=e.proc.pid: _cont(pid))
+        stack.callback(_cont, e.proc.pid)
     made = time.perf_counter()
     for _ in range(blocks):
         node.mine_block_with_traffic()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_utils import event_abi_to_log_topic, function_abi_to_4byte_selector
+from eth_utils.abi import event_abi_to_log_topic, function_abi_to_4byte_selector
 
 from exporters.config.blockchain import read_abi
 

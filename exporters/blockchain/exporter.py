@@ -12,7 +12,7 @@ from exporters.blockchain.poller import Account, Chain, EndpointPoller
 from exporters.blockchain.readings import ChainState, EndpointState, Readings
 from exporters.blockchain.ws import follow_heads
 from exporters.config.blockchain import BlockchainConfig
-from exporters.core.collect import TimedCollectors
+from exporters.core.collect import SubCollector, TimedCollectors
 from exporters.core.http import Exporter
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,12 @@ class BlockchainExporter(Exporter[BlockchainConfig]):
         self.store = Readings()
         self.chains = build_chains(config, self.store)
         self._tasks: list[asyncio.Task[None]] = []
-        collectors = [EndpointCollector(self.store), RpcCollector(self.store), ChainCollector(self.store)]
-        collectors.append(ContractCollector(self.store))
+        collectors: list[SubCollector] = [
+            EndpointCollector(self.store),
+            RpcCollector(self.store),
+            ChainCollector(self.store),
+            ContractCollector(self.store),
+        ]
         self.registry.register(TimedCollectors("blockchain", collectors))
 
     @classmethod

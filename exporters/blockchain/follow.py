@@ -23,6 +23,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from exporters.blockchain.abi import ContractABI
 from exporters.blockchain.parse import Block, bloom_may_contain, parse_block, to_hash, to_int
@@ -41,7 +42,8 @@ DEFERRED_ATTEMPTS = 3
 
 
 # Per block hash: (contract alias, operation, receipt) of each call to a watched contract.
-Activity = dict[str, list[tuple[str, str, dict]]]
+Receipt = dict[str, Any]  # a transaction receipt as the node answered it
+Activity = dict[str, list[tuple[str, str, Receipt]]]
 ContractEvent = tuple[str, str]  # contract alias, event name
 
 
@@ -354,7 +356,7 @@ class Follower:
     ) -> tuple[Activity, list[ContractEvent]]:
         """From every block's receipts (one batch), then the calldata of the watched calls only (one more)."""
         replies = await client.batch([Call("eth_getBlockReceipts", (b.hash,)) for b in blocks])
-        watched: list[tuple[str, str, WatchedContract, dict]] = []  # block hash, tx hash, contract, receipt
+        watched: list[tuple[str, str, WatchedContract, Receipt]] = []  # block hash, tx hash, contract, receipt
         events: list[ContractEvent] = []
         for block, reply in zip(blocks, replies, strict=True):
             receipts = reply.value()
@@ -397,7 +399,7 @@ class Follower:
             self.ring.popitem(last=False)
         self.followed = block.number
 
-    def _record(self, block: Block, calls: list[tuple[str, str, dict]]) -> None:
+    def _record(self, block: Block, calls: list[tuple[str, str, Receipt]]) -> None:
         """Apply one block to the chain state (caller holds the store lock)."""
         chain = self.chain
         chain.followed_number = block.number
@@ -407,7 +409,7 @@ class Follower:
         chain.blocks_processed += 1
         self._count_calls(calls)
 
-    def _count_calls(self, calls: list[tuple[str, str, dict]]) -> None:
+    def _count_calls(self, calls: list[tuple[str, str, Receipt]]) -> None:
         chain = self.chain
         for alias, op, receipt in calls:
             key = (alias, op, _status(receipt.get("status")))

@@ -120,7 +120,7 @@ class EndpointPoller:
         if self._failures:
             # Exponential backoff with jitter, capped so that a restarted node is noticed soon.
             cap = max(poll, min(30.0, 8 * poll))
-            return min(cap, poll * 2 ** (self._failures - 1)) * random.uniform(0.8, 1.2)
+            return float(min(cap, poll * 2 ** (self._failures - 1)) * random.uniform(0.8, 1.2))
         if self._ws_healthy():
             # Heads arrive over the subscription; polling is the fallback. Requests waiting to ride
             # along (the newest block's contract receipts) still go out within a poll interval.

@@ -159,7 +159,7 @@ class EventParser:
         if type(raw) is not dict or not _FIELDS.issuperset(raw):
             return None
         kind, labels = raw.get("type"), raw.get("labels", _NO_LABELS)
-        if type(labels) is not dict:
+        if type(kind) is not str or type(labels) is not dict:
             return None
         try:
             values = self._labels.get((kind, tuple(labels.items())))

@@ -128,7 +128,7 @@ class _SQLiteConnection:
 
 class _PostgresConnection:
     def __init__(self, source: SQLSource, stop: threading.Event) -> None:
-        import psycopg
+        import psycopg  # type: ignore[import-not-found,unused-ignore]  # optional: only for postgres sources
 
         self.psycopg = psycopg
         try:
@@ -147,7 +147,7 @@ class _PostgresConnection:
             with self.db.transaction(), self.db.cursor() as cursor:
                 # SET LOCAL: the timeout holds for this read-only transaction only.
                 cursor.execute(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}")
-                cursor.execute(sql)  # type: ignore[arg-type]  # the config's SQL, not user input
+                cursor.execute(sql)  # type: ignore[arg-type,unused-ignore]  # the config's SQL; psycopg may be absent
                 if cursor.description is None:
                     raise QueryFailed(QUERY, "the statement returned no rows (only a SELECT can be a source)")
                 rows = cursor.fetchmany(max_rows + 1)

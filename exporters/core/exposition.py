@@ -10,7 +10,8 @@ client_python's byte for byte.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from prometheus_client.exposition import generate_latest as client_text
 from prometheus_client.metrics_core import Metric
@@ -123,7 +124,12 @@ def _sample_lines(metric: Metric, out: list[str], text: bool) -> None:
         out.append(line + "\n")
 
 
-def encode_text(families: list[Metric]) -> bytes:
+def _client_encoding(encoder: Callable[[Any], bytes], families: Sequence[Metric]) -> bytes:
+    """client_python's own encoder, for what ours does not render (exemplars, native histograms)."""
+    return encoder(_Families(list(families)))
+
+
+def encode_text(families: Sequence[Metric]) -> bytes:
     out: list[str] = []
     try:
         for m in families:
@@ -132,11 +138,11 @@ def encode_text(families: list[Metric]) -> bytes:
             out.append(f"# HELP {name} {doc}\n# TYPE {name} {_TEXT_TYPES.get(m.type, m.type)}\n")
             _sample_lines(m, out, text=True)
     except _Unsupported:
-        return client_text(_Families(families))  # type: ignore[arg-type]
+        return _client_encoding(client_text, families)
     return "".join(out).encode()
 
 
-def encode_openmetrics(families: list[Metric]) -> bytes:
+def encode_openmetrics(families: Sequence[Metric]) -> bytes:
     out: list[str] = []
     try:
         for m in families:
@@ -146,7 +152,7 @@ def encode_openmetrics(families: list[Metric]) -> bytes:
                 out.append(f"# UNIT {m.name} {m.unit}\n")
             _sample_lines(m, out, text=False)
     except _Unsupported:
-        return client_openmetrics(_Families(families))  # type: ignore[arg-type]
+        return _client_encoding(client_openmetrics, families)
     out.append("# EOF\n")
     return "".join(out).encode()
 

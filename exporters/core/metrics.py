@@ -138,7 +138,7 @@ class MetricFamily(Metric):
         """`name` without `_info`; add each label set with the value 1."""
         return cls(name, documentation, "info", labelnames)
 
-    @property  # type: ignore[override]
+    @property
     def samples(self) -> list[Sample]:
         out: list[Sample] = []
         for family in text_string_to_metric_families("".join(self.lines)):

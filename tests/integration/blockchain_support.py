@@ -8,11 +8,15 @@ from typing import Any
 import requests
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import TxParams
 
 from tests.contracts.build import ARTEFACT, load_artefact
 from tests.helpers import samples, wait_for
 
-DEV_ACCOUNT = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's first funded, unlocked account
+DEV_ACCOUNT = Web3.to_checksum_address("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266")  # anvil's first, unlocked
+# Transaction fields from the dev account; `gas` set so that a call that reverts is mined, not refused by estimation.
+SENDER: TxParams = {"from": DEV_ACCOUNT}
+FIXED_GAS: TxParams = {"from": DEV_ACCOUNT, "gas": 200_000}
 
 
 def network(name: str, *urls: str | dict[str, Any], chain_id: int = 31337, **extra: Any) -> dict[str, Any]:
@@ -39,6 +43,13 @@ def get(text: str, name: str, **labels: str) -> float | None:
     return samples(text).get((name, tuple(sorted(labels.items()))))
 
 
+def need(text: str, name: str, **labels: str) -> float:
+    """A sample's value; the test fails here, naming the series, when it is absent."""
+    found = get(text, name, **labels)
+    assert found is not None, f"no sample {name}{labels}"
+    return found
+
+
 def web3(url: str) -> Web3:
     return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 10}))
 
@@ -46,10 +57,12 @@ def web3(url: str) -> Web3:
 def deploy_registry(w3: Web3) -> Contract:
     art = load_artefact()
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-    tx = factory.constructor().transact({"from": DEV_ACCOUNT})
+    tx = factory.constructor().transact(SENDER)
     receipt = w3.eth.wait_for_transaction_receipt(tx, timeout=20, poll_latency=0.1)
     assert receipt["status"] == 1
-    return w3.eth.contract(address=receipt["contractAddress"], abi=art["abi"])
+    address = receipt["contractAddress"]
+    assert address is not None
+    return w3.eth.contract(address=address, abi=art["abi"])
 
 
 def registry_config(contract: Contract, alias: str = "registry") -> dict[str, str]:

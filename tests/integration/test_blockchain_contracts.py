@@ -10,15 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from eth_typing import HexStr
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import Wei
 
 from tests.conftest import Anvil
 from tests.contracts.build import compile_source, load_artefact
 from tests.integration.blockchain_support import (
     DEV_ACCOUNT,
+    FIXED_GAS,
+    SENDER,
     deploy_registry,
     get,
+    need,
     network,
     registry_config,
     scrape,
@@ -27,7 +32,7 @@ from tests.integration.blockchain_support import (
 )
 from tests.integration.rpc_servers import rpc_server
 
-OTHER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # anvil's second account
+OTHER = Web3.to_checksum_address("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")  # anvil's second account
 
 
 def test_committed_artefact_matches_the_source() -> None:
@@ -62,12 +67,11 @@ def test_transfers_and_calls_counted_by_operation_and_status(
     )
     t0 = get(before, "blockchain_block_transactions_total", chain="dev") or 0
 
-    sender = {"from": DEV_ACCOUNT}
-    fixed_gas = {"from": DEV_ACCOUNT, "gas": 200_000}  # no estimate: a reverting call must be mined
+    sender, fixed_gas = SENDER, FIXED_GAS
     hashes = [
-        w3.eth.send_transaction({**sender, "to": OTHER, "value": 10**15}),
-        w3.eth.send_transaction({**sender, "to": OTHER, "value": 10**15}),
-        w3.eth.send_transaction({**sender, "to": registry.address, "value": 1}),
+        w3.eth.send_transaction({**sender, "to": OTHER, "value": Wei(10**15)}),
+        w3.eth.send_transaction({**sender, "to": OTHER, "value": Wei(10**15)}),
+        w3.eth.send_transaction({**sender, "to": registry.address, "value": Wei(1)}),
         registry.functions.submitClaim(b"\x01" * 32).transact(sender),
         registry.functions.submitClaim(b"\x02" * 32).transact(sender),
         registry.functions.submitClaim(b"\x03" * 32).transact(sender),
@@ -76,7 +80,9 @@ def test_transfers_and_calls_counted_by_operation_and_status(
     hashes += [
         registry.functions.verifyClaim(0, True).transact(sender),
         registry.functions.verifyClaim(99, False).transact(fixed_gas),  # no such claim
-        w3.eth.send_transaction({**fixed_gas, "to": registry.address, "data": "0xdeadbeef"}),  # no such function
+        w3.eth.send_transaction(
+            {**fixed_gas, "to": registry.address, "data": HexStr("0xdeadbeef")}
+        ),  # no such function
     ]
     w3.eth.wait_for_transaction_receipt(hashes[-3], timeout=20, poll_latency=0.1)
     hashes.append(registry.functions.verifyClaim(0, True).transact(fixed_gas))  # already verified
@@ -117,8 +123,8 @@ def test_transfers_and_calls_counted_by_operation_and_status(
         assert get(text, "blockchain_gas_used_sum", operation=op, **labels) == sum(gas[op])
     assert get(text, "blockchain_gas_used_bucket", operation="transfer", le="30000.0", **labels) == 1
     for event, n in (("ClaimSubmitted", 3), ("ClaimVerified", 1), ("Deposit", 1)):
-        assert get(text, "blockchain_contract_events_total", event=event, **labels) == n
-    assert get(text, "blockchain_block_transactions_total", chain="dev") - t0 == len(hashes)
+        assert need(text, "blockchain_contract_events_total", event=event, **labels) == n
+    assert need(text, "blockchain_block_transactions_total", chain="dev") - t0 == len(hashes)
     assert get(text, "blockchain_account_nonce", chain="dev", account="dev0") == w3.eth.get_transaction_count(
         DEV_ACCOUNT
     )
@@ -140,7 +146,7 @@ def test_calls_are_counted_exactly_when_catching_up_through_block_receipts(
     # receipts; so only the block-receipts path can count these calls.
     exporter.suspend()
     try:
-        sender = {"from": DEV_ACCOUNT}
+        sender = SENDER
         hashes = [registry.functions.submitClaim(bytes([i]) * 32).transact(sender) for i in range(1, 6)]
         hashes += [registry.functions.verifyClaim(0, True).transact({**sender, "gas": 200_000}) for _ in range(2)]
         receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=20, poll_latency=0.1) for h in hashes]
@@ -195,7 +201,7 @@ def test_watched_calls_ride_along_with_the_next_tick_and_a_failed_receipt_is_ask
     labels = {"chain": "dev", "contract": "registry"}
     with flaky_registry(start_anvil, start_blockchain_exporter) as f:
         w3, registry, proxy, base = f.w3, f.registry, f.proxy, f.base
-        sender = {"from": DEV_ACCOUNT}
+        sender = SENDER
 
         def claim(n: int) -> int:
             tx = registry.functions.submitClaim(bytes([n]) * 32).transact(sender)
@@ -240,7 +246,7 @@ def test_a_waiting_block_is_recorded_before_a_catch_up_behind_it(
     with flaky_registry(start_anvil, start_blockchain_exporter, poll_interval="2s") as f:
         anvil, w3, registry, proxy, base = f.anvil, f.w3, f.registry, f.proxy, f.base
         proxy.receipt_failures = 1  # the ride-along request fails once
-        tx = registry.functions.submitClaim(b"\x09" * 32).transact({"from": DEV_ACCOUNT})
+        tx = registry.functions.submitClaim(b"\x09" * 32).transact(SENDER)
         block = w3.eth.wait_for_transaction_receipt(tx, timeout=20, poll_latency=0.1)["blockNumber"]
         # Seen by a tick (head) but waiting for its receipts (not followed yet): now mine three more at once.
         wait_scrape(
@@ -274,7 +280,7 @@ def test_catching_up_over_a_block_whose_receipts_never_come(
         exporter = psutil.Process(procs[-1].pid)
         exporter.suspend()  # it catches up over these blocks later, through eth_getBlockReceipts
         try:
-            sender = {"from": DEV_ACCOUNT}
+            sender = SENDER
             txs = [registry.functions.submitClaim(bytes([20 + i]) * 32).transact(sender) for i in range(3)]
             receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=20, poll_latency=0.1) for h in txs]
             anvil.rpc("anvil_mine", "0x2")
@@ -288,9 +294,9 @@ def test_catching_up_over_a_block_whose_receipts_never_come(
         )
     counted = get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels)
     assert counted == 2  # the other two claims, each once
-    assert get(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 2
+    assert need(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 2
     # The block itself is still counted as processed, with its transaction.
-    processed = get(text, "blockchain_blocks_processed_total", chain="dev") - get(
+    processed = need(text, "blockchain_blocks_processed_total", chain="dev") - need(
         before, "blockchain_blocks_processed_total", chain="dev"
     )
     assert processed == last - head

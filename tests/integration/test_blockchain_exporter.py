@@ -13,6 +13,7 @@ from tests.conftest import REPO, Anvil, tool
 from tests.helpers import families, prom_query, wait_for
 from tests.integration.blockchain_support import (
     DEV_ACCOUNT,
+    SENDER,
     deploy_registry,
     get,
     network,
@@ -90,7 +91,7 @@ def _full_featured_exporter(anvil: Anvil, syncing_url: str, start: Callable[...,
         ]
     )
     wait_scrape(base, lambda t: get(t, "blockchain_up", chain="dev", endpoint="a") == 1, 15, "the endpoint up")
-    registry.functions.submitClaim(b"\x01" * 32).transact({"from": DEV_ACCOUNT})
+    registry.functions.submitClaim(b"\x01" * 32).transact(SENDER)
     return base, wait_scrape(
         base,
         lambda t: (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -10,7 +11,7 @@ import requests
 
 from tests.conftest import Anvil
 from tests.helpers import wait_for
-from tests.integration.blockchain_support import get, network, scrape, wait_scrape
+from tests.integration.blockchain_support import get, need, network, scrape, wait_scrape
 from tests.integration.rpc_servers import rpc_server
 
 DEV = {"chain": "dev", "endpoint": "a"}
@@ -43,16 +44,16 @@ def test_reorgs_of_depth_1_and_3_are_detected_with_their_depth(
     base = start_blockchain_exporter([network("dev", anvil.url)])
     text = _followed(base, 5, "the exporter to follow block 5")
     assert get(text, "blockchain_reorgs_total", chain="dev") == 0
-    before_hash_changes = get(text, "blockchain_head_changes_total", **DEV)
+    before_hash_changes = need(text, "blockchain_head_changes_total", **DEV)
 
     anvil.rpc("anvil_reorg", 1, [])  # block 5 replaced: same height, new hash
     text = wait_scrape(
         base, lambda t: get(t, "blockchain_reorgs_total", chain="dev") == 1, 15, "the depth-1 reorg to be seen"
     )
     assert get(text, "blockchain_reorg_depth_blocks_bucket", chain="dev", le="1.0") == 1
-    assert get(text, "blockchain_reorg_depth_blocks_sum", chain="dev") == 1
-    assert get(text, "blockchain_followed_block_number", chain="dev") == 5
-    assert get(text, "blockchain_head_changes_total", **DEV) == before_hash_changes + 1
+    assert need(text, "blockchain_reorg_depth_blocks_sum", chain="dev") == 1
+    assert need(text, "blockchain_followed_block_number", chain="dev") == 5
+    assert need(text, "blockchain_head_changes_total", **DEV) == before_hash_changes + 1
 
     anvil.rpc("anvil_mine", "0x2")
     _followed(base, 7, "the exporter to follow block 7")
@@ -84,11 +85,11 @@ def test_catch_up_after_a_gap_is_bounded_and_skipped_blocks_are_counted(
     anvil.rpc("anvil_mine", "0x3")
     base = start_blockchain_exporter([network("dev", anvil.url, max_catchup_blocks=100)])
     text = _followed(base, 3, "block 3")
-    processed = get(text, "blockchain_blocks_processed_total", chain="dev")
+    processed = need(text, "blockchain_blocks_processed_total", chain="dev")
 
     anvil.rpc("anvil_mine", "0x32")  # 50 blocks: within the bound, every one is processed
     text = _followed(base, 53, "block 53")
-    assert get(text, "blockchain_blocks_processed_total", chain="dev") == processed + 50
+    assert need(text, "blockchain_blocks_processed_total", chain="dev") == processed + 50
     assert get(text, "blockchain_blocks_skipped_total", chain="dev") == 0
 
     # 600 blocks, mined while the exporter is stopped: anvil_mine is not atomic for readers, and a poll that
@@ -101,8 +102,8 @@ def test_catch_up_after_a_gap_is_bounded_and_skipped_blocks_are_counted(
     finally:
         exporter.resume()
     text = _followed(base, 653, "block 653")
-    assert get(text, "blockchain_blocks_skipped_total", chain="dev") == 500
-    assert get(text, "blockchain_blocks_processed_total", chain="dev") == processed + 50 + 100
+    assert need(text, "blockchain_blocks_skipped_total", chain="dev") == 500
+    assert need(text, "blockchain_blocks_processed_total", chain="dev") == processed + 50 + 100
     assert get(text, "blockchain_reorgs_total", chain="dev") == 0
 
 
@@ -120,7 +121,7 @@ def test_stopped_node_is_down_with_a_growing_delay_then_recovers(
     assert delay is not None, "the last head is kept while the node is down, so the delay keeps growing"
     time.sleep(1.5)
     text, took = _timed_scrape(base)
-    assert get(text, "blockchain_sync_delay_seconds", **DEV) >= delay + 1.4
+    assert need(text, "blockchain_sync_delay_seconds", **DEV) >= delay + 1.4
     assert took < 1.0, f"a scrape took {took:.3f}s while the node was down"
 
     anvil.start()  # same port, a fresh chain
@@ -152,7 +153,7 @@ def test_hanging_and_garbage_endpoints_leave_other_chains_fresh(
             20,
             "the hung endpoint to time out",
         )
-        first = get(text, "blockchain_head_block_number", **DEV)
+        first = need(text, "blockchain_head_block_number", **DEV)
         # While the stuck endpoint hangs, every scrape answers at once and the good chain keeps moving.
         slowest = 0.0
         deadline = time.monotonic() + 4
@@ -161,8 +162,8 @@ def test_hanging_and_garbage_endpoints_leave_other_chains_fresh(
             slowest = max(slowest, took)
             time.sleep(0.1)
         assert slowest < 1.0, f"slowest scrape {slowest:.3f}s with a 3s RPC timeout: scrapes wait on RPC"
-        assert get(text, "blockchain_head_block_number", **DEV) >= first + 2
-        assert get(text, "blockchain_sync_delay_seconds", **DEV) < 3
+        assert need(text, "blockchain_head_block_number", **DEV) >= first + 2
+        assert need(text, "blockchain_sync_delay_seconds", **DEV) < 3
         assert get(text, "blockchain_up", **DEV) == 1
         assert get(text, "blockchain_up", chain="stuck", endpoint="a") == 0
         assert get(text, "blockchain_up", chain="junk", endpoint="a") == 0
@@ -209,15 +210,15 @@ def test_endpoint_refusing_batches_gets_single_calls_and_integer_answers_are_rea
         block = anvil.rpc("eth_getBlockByNumber", hex(head), False)
         text = wait_scrape(
             base,
-            lambda t: get(t, "blockchain_head_block_number", **DEV) >= head + 1,
+            lambda t: need(t, "blockchain_head_block_number", **DEV) >= head + 1,
             10,
             "the head to move on with single calls",
         )
         # Batches are not tried again once refused: every later request is a single call.
         assert get(text, "blockchain_rpc_request_duration_seconds_count", method="batch", **DEV) == batches
         assert proxy.requests > requests_then
-        assert get(text, "blockchain_block_gas_limit", chain="dev") == int(block["gasLimit"], 16)
-        assert get(text, "blockchain_followed_block_number", chain="dev") >= head
+        assert need(text, "blockchain_block_gas_limit", chain="dev") == int(block["gasLimit"], 16)
+        assert need(text, "blockchain_followed_block_number", chain="dev") >= head
 
 
 def test_head_lag_between_endpoints_of_one_chain(
@@ -263,7 +264,11 @@ def test_websocket_heads_trigger_a_poll_at_once(
     for n in (1, 2, 3):
         anvil.rpc("evm_mine")
         # With a 30 s poll interval only the pushed head can make the exporter see the block this soon.
-        wait_scrape(base, lambda t, n=n: get(t, "blockchain_head_block_number", **DEV) == n, 5, f"block {n} via ws")
+        wait_scrape(base, functools.partial(_at_head, n), 5, f"block {n} via ws")
     text = scrape(base)
-    assert get(text, "blockchain_ws_heads_total", **DEV) >= 3
+    assert need(text, "blockchain_ws_heads_total", **DEV) >= 3
     assert get(text, "blockchain_followed_block_number", chain="dev") == 3
+
+
+def _at_head(number: int, text: str) -> bool:
+    return get(text, "blockchain_head_block_number", **DEV) == number

@@ -135,7 +135,7 @@ def test_every_error_code(biz: Business) -> None:
     expect(biz.post([]), 422, "invalid_event")
     # A refused batch is all or nothing: the valid claim before the bad one was not counted.
     assert "business_claims_total{" not in biz.metrics()
-    body = biz.metrics()
+    metrics_text = biz.metrics()
     for reason, count in {
         "bad_json": 1,
         "unauthorized": 2,
@@ -149,7 +149,7 @@ def test_every_error_code(biz: Business) -> None:
         "invalid_value": 3,
         "invalid_event": 2,
     }.items():
-        assert value(body, "business_events_rejected_total", reason=reason) == count, reason
+        assert value(metrics_text, "business_events_rejected_total", reason=reason) == count, reason
 
 
 def test_cardinality_cap_refuses_new_values_atomically(tmp_path: Path, procs: list[ManagedProcess]) -> None:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from web3 import Web3
 from web3.contract import Contract
-from web3.types import TxParams, Wei
+from web3.types import Wei
 
 from exporters.stack.procs import ManagedProcess
 from tests.conftest import Anvil
 from tests.dashboards_util import REPO, load, panel_queries
 from tests.helpers import prom_query, wait_for
-from tests.integration.blockchain_support import DEV_ACCOUNT, deploy_registry, network, registry_config, web3
+from tests.integration.blockchain_support import DEV_ACCOUNT, SENDER, deploy_registry, network, registry_config, web3
 from tests.integration.rpc_servers import rpc_server
 from tests.stack_util import start_stack
 
@@ -49,7 +49,7 @@ def feed_business(url: str) -> None:
 
 def feed_chain(registry: Contract, w3: Web3) -> None:
     """Contract calls that succeed and one that reverts (fixed gas, so it is mined), plus a transfer."""
-    sender: TxParams = {"from": Web3.to_checksum_address(DEV_ACCOUNT)}
+    sender = SENDER
     hashes = [
         registry.functions.submitClaim(os.urandom(32)).transact(sender),
         registry.functions.verifyClaim(10**6, True).transact({**sender, "gas": 200_000}),  # no such claim

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from exporters.config import parse_config
+from exporters.config.blockchain import Network
 from exporters.core.errors import ConfigError
 
 ADDR = "0x" + "ab" * 20
@@ -24,7 +25,7 @@ def problems(*networks: dict[str, object]) -> list[str]:
     return info.value.problems
 
 
-def load(*networks: dict[str, object]):  # type: ignore[no-untyped-def]
+def load(*networks: dict[str, object]) -> list[Network]:
     return parse_config({"blockchain": {"networks": list(networks)}}).blockchain.networks
 
 

@@ -17,7 +17,7 @@ def problems(*sources: dict[str, Any], **business: Any) -> list[str]:
     return info.value.problems
 
 
-def src(name: str = "app", url: str = "sqlite:///app.db", **extra: Any) -> dict[str, Any]:
+def src(name: str = "app", url: str | None = "sqlite:///app.db", **extra: Any) -> dict[str, Any]:
     queries = extra.pop("queries", [{"name": "q", "metric": "app_pending", "sql": "SELECT 1 AS value"}])
     return {"name": name, "url": url, "queries": queries, **extra}
 
