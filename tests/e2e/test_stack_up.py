@@ -231,7 +231,13 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
                 seen.add((labels["alertname"], labels.get("endpoint") or labels.get("process") or ""))
             return expected <= seen
 
-        wait_for(alerts_arrived, 180, f"the alerts of the three breaks in Alertmanager (seen: {seen})")
+        try:
+            wait_for(alerts_arrived, 180, "the alerts of the three breaks in Alertmanager")
+        except AssertionError as exc:
+            # Say how far each break got: in Prometheus (pending or firing) or also in Alertmanager.
+            rules = requests.get(f"{prom}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+            states = sorted((r["labels"]["alertname"], r["state"]) for r in rules)
+            raise AssertionError(f"{exc}; in Alertmanager: {sorted(seen)}; in Prometheus: {states}") from None
         pids = [s["pid"] for s in json.loads((run / "state.json").read_text())["components"]]
     finally:
         down = alismon_stack(cfg, run, "down")
