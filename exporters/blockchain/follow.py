@@ -28,7 +28,7 @@ from typing import Any
 from exporters.blockchain.abi import ContractABI
 from exporters.blockchain.parse import Block, bloom_may_contain, parse_block, to_hash, to_int
 from exporters.blockchain.readings import GAS_BOUNDS, ChainState, Readings
-from exporters.blockchain.rpc import METHOD_NOT_FOUND, Call, Reply, RpcClient, RpcError
+from exporters.blockchain.rpc import Call, Reply, RpcClient, RpcError
 from exporters.core.metrics import Histogram
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ RING_SIZE = 256
 # Blocks per batched request while catching up: big enough for speed, small enough for any provider's limits.
 CATCHUP_BATCH = 100
 ANCESTOR_BATCH = 32
+# geth >= 1.13, erigon, reth, anvil; not ganache 7 nor Hardhat 2 (they answer each receipt on its own).
+BLOCK_RECEIPTS = "eth_getBlockReceipts"
 # A deferred request whose answer failed is asked again this many times (next ticks), then given up.
 DEFERRED_ATTEMPTS = 3
 
@@ -86,16 +88,16 @@ class Follower:
         self.followed: int | None = None
         self.genesis: str | None = None
         self.lock = asyncio.Lock()
-        # eth_getBlockReceipts (geth >= 1.13, erigon, reth, anvil); off for good after a -32601.
-        self.block_receipts = True
         self._deferred: list[Deferred] = []
         self._in_flight: list[Deferred] = []
         self._activity_failures: tuple[str, int] = ("", 0)  # first block hash of a failing group, failures
         with store.lock:
+            # Every series starts at 0, so that rate() and increase() see the first call of each kind.
             for c in contracts:
-                for op in sorted(c.abi.operations):
+                for op in sorted(c.abi.labelled_operations):
                     for status in ("success", "failed"):
                         chain.transactions.setdefault((c.alias, op, status), 0)
+                    chain.gas_used.setdefault((c.alias, op), Histogram(GAS_BOUNDS))
                 for event in sorted(set(c.abi.events.values())):
                     chain.events.setdefault((c.alias, event), 0)
 
@@ -143,7 +145,8 @@ class Follower:
         for chunk in _chunks(numbers, CATCHUP_BATCH):
             # Catching up, transactions come from the blocks' receipts (much cheaper for a node to serve
             # than full blocks); only the calls to watched contracts are then read for their calldata.
-            blocks = await self._fetch(client, chunk, full=self.needs_full_blocks and not self.block_receipts)
+            full = self.needs_full_blocks and not client.supports(BLOCK_RECEIPTS)
+            blocks = await self._fetch(client, chunk, full=full)
             if not await self._process(client, blocks):
                 break
         else:
@@ -298,17 +301,17 @@ class Follower:
             return {}, []
         if all(b.txs is not None for b in blocks):
             return await self._activity_from_transactions(client, blocks)
-        try:
-            return await self._activity_from_block_receipts(client, blocks)
-        except RpcError as exc:
-            if exc.code != METHOD_NOT_FOUND:
-                raise
-            log.info("eth_getBlockReceipts not supported, reading full blocks", extra={"chain": self.chain.name})
-            self.block_receipts = False
-            # By hash: the very blocks being processed, even if the chain moved on meanwhile.
-            replies = await client.batch([Call("eth_getBlockByHash", (b.hash, True)) for b in blocks])
-            full = [parse_block(r.value()) for r in replies]
-            return await self._activity_from_transactions(client, full)
+        if client.supports(BLOCK_RECEIPTS):
+            try:
+                return await self._activity_from_block_receipts(client, blocks)
+            except RpcError as exc:
+                if not exc.unsupported:
+                    raise
+        # Without eth_getBlockReceipts: the full blocks (by hash: the very blocks being processed, even if the
+        # chain moved on meanwhile), then the receipt of each watched call, all in one batch.
+        replies = await client.batch([Call("eth_getBlockByHash", (b.hash, True)) for b in blocks])
+        full = [parse_block(r.value()) for r in replies]
+        return await self._activity_from_transactions(client, full)
 
     async def _activity_from_transactions(
         self, client: RpcClient, blocks: Sequence[Block]
@@ -355,7 +358,7 @@ class Follower:
         self, client: RpcClient, blocks: Sequence[Block]
     ) -> tuple[Activity, list[ContractEvent]]:
         """From every block's receipts (one batch), then the calldata of the watched calls only (one more)."""
-        replies = await client.batch([Call("eth_getBlockReceipts", (b.hash,)) for b in blocks])
+        replies = await client.batch([Call(BLOCK_RECEIPTS, (b.hash,)) for b in blocks])
         watched: list[tuple[str, str, WatchedContract, Receipt]] = []  # block hash, tx hash, contract, receipt
         events: list[ContractEvent] = []
         for block, reply in zip(blocks, replies, strict=True):

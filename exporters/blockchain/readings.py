@@ -6,6 +6,7 @@ only for plain assignments and copies (never across an await or I/O), so a scrap
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ GAS_BOUNDS = HistogramBounds(
     (21_000, 30_000, 50_000, 75_000, 100_000, 150_000, 250_000, 500_000, 1e6, 2e6, 5e6, 1e7, 3e7)
 )
 REORG_DEPTH_BOUNDS = HistogramBounds(REORG_DEPTH_BUCKETS)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,3 +99,15 @@ class EndpointStats:
     def count_error(self, method: str, code: str) -> None:
         with self._lock:
             self._state.errors[(method, code)] += 1
+
+    def set_supported(self, method: str, supported: bool | None) -> None:
+        with self._lock:
+            if supported is None:
+                self._state.supported.pop(method, None)
+            else:
+                self._state.supported[method] = supported
+        if supported is False:  # once per endpoint and method until the endpoint's client changes
+            log.info(
+                "method not supported, not asking again",
+                extra={"chain": self._state.chain, "endpoint": self._state.name, "method": method},
+            )

@@ -38,6 +38,14 @@ GAS_PRICE = 9
 SAFE_DEPTH, FINALIZED_DEPTH = 2, 4
 # A code geth and most providers use for "cannot serve this right now" (header not found, rate limits).
 SERVER_ERROR = -32000
+# How each client answers a method it lacks: code and message. Providers behind gateways often use
+# -32000 with such a message.
+UNSUPPORTED_DIALECTS = {
+    "anvil": (METHOD_NOT_FOUND, "Method not found"),
+    "ganache": (-32700, "The method {method} does not exist/is not available"),
+    "hardhat": (-32004, "Method {method} is not supported"),
+    "gateway": (SERVER_ERROR, "method {method} not supported on this endpoint"),
+}
 
 # The platform contract the tests watch: two state-changing functions, a view, two events.
 REGISTRY = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
@@ -183,6 +191,7 @@ class FakeChain:
         self.nonces: dict[str, int] = {}
         # Methods answered "method not found"; (method, first parameter) -> how many more answers are refused.
         self.unsupported: set[str] = set()
+        self.dialect = "anvil"  # of UNSUPPORTED_DIALECTS: how a method in `unsupported` is refused
         self.refusals: dict[tuple[str, str], int] = {}
         # The methods of each HTTP request, in the order they arrived (one list per round trip).
         self.requests: list[list[str]] = []
@@ -246,7 +255,8 @@ class FakeChain:
                 raise RpcFault(SERVER_ERROR, "header not found")
             handler = self._handlers.get(method)
             if handler is None or method in self.unsupported:
-                raise RpcFault(METHOD_NOT_FOUND, f"the method {method} does not exist/is not available")
+                code, message = UNSUPPORTED_DIALECTS[self.dialect]
+                raise RpcFault(code, message.format(method=method))
             reply["result"] = handler(*params)
         except RpcFault as fault:
             reply["error"] = {"code": fault.code, "message": fault.message}

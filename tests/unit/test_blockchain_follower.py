@@ -14,7 +14,7 @@ import pytest
 
 from exporters.config.blockchain import REORG_DEPTH_BUCKETS
 from exporters.core.metrics import Histogram
-from tests.unit.fake_chain import SERVER_ERROR, FakeChain, FakeNode, PolledNetwork
+from tests.unit.fake_chain import SERVER_ERROR, UNSUPPORTED_DIALECTS, FakeChain, FakeNode, PolledNetwork
 
 
 def cumulative(histogram: Histogram) -> dict[str, float]:
@@ -50,6 +50,10 @@ def test_watched_calls_ride_along_in_the_next_tick(tmp_path: Path) -> None:
         chain = FakeChain(head=10)
         async with PolledNetwork(FakeNode(chain), tmp_path, watch_registry=True) as net:
             await net.step()
+            # Before any call, every label set is there at 0: functions, plain transfers and unknown calldata.
+            ops = ("register", "verify", "transfer", "unknown")
+            assert net.state.transactions == {("registry", op, st): 0 for op in ops for st in ("success", "failed")}
+            assert {k: sum(h.counts) for k, h in net.state.gas_used.items()} == {("registry", op): 0 for op in ops}
             chain.mine(chain.call("register"), chain.call("verify", status=0, gas_used=30_000), chain.transfer())
             await net.step()
             # Block 11 waits for its receipts, which travel in the next tick's batch.
@@ -62,6 +66,7 @@ def test_watched_calls_ride_along_in_the_next_tick(tmp_path: Path) -> None:
                 ("registry", "register", "failed"): 0,
                 ("registry", "verify", "success"): 0,
                 ("registry", "verify", "failed"): 1,
+                **{("registry", op, status): 0 for op in ("transfer", "unknown") for status in ("success", "failed")},
             }
             assert net.state.events == {("registry", "Registered"): 1, ("registry", "Verified"): 0}
             register_gas = net.state.gas_used[("registry", "register")]
@@ -109,10 +114,14 @@ def test_a_gap_is_caught_up_in_batches_and_the_blocks_beyond_max_catchup_are_ski
     asyncio.run(scenario())
 
 
-def test_catching_up_without_eth_get_block_receipts_reads_full_blocks_and_asks_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dialect", sorted(UNSUPPORTED_DIALECTS))
+def test_catching_up_without_eth_get_block_receipts_reads_full_blocks_and_asks_once(
+    tmp_path: Path, dialect: str
+) -> None:
     async def scenario() -> None:
         chain = FakeChain(head=10)
         chain.unsupported.add("eth_getBlockReceipts")
+        chain.dialect = dialect
         async with PolledNetwork(FakeNode(chain), tmp_path, watch_registry=True) as net:
             await net.step()
             for _ in range(2):  # two gaps: the first finds the method missing, the second does not ask
@@ -123,9 +132,9 @@ def test_catching_up_without_eth_get_block_receipts_reads_full_blocks_and_asks_o
             assert net.state.followed_number == 30
             assert net.state.transactions[("registry", "register", "success")] == 2
             assert net.state.events[("registry", "Registered")] == 2
-            assert net.follower.block_receipts is False
+            assert net.endpoint.supported["eth_getBlockReceipts"] is False
             assert sum("eth_getBlockReceipts" in r for r in chain.requests) == 1
-            assert net.error_count("eth_getBlockReceipts", "-32601") == 9  # each entry of that one batch
+            assert net.error_count("eth_getBlockReceipts", "unsupported") == 9  # each entry of that one batch
 
     asyncio.run(scenario())
 
