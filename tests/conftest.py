@@ -273,7 +273,7 @@ def evm_client(request: pytest.FixtureRequest, tmp_path: Path, procs: list[Manag
     name: str = request.param
     if name == "anvil":
         return Anvil(tmp_path, procs, "--block-time", "1").start()
-    return EVM_CLIENTS[name](tmp_path, procs).start()  # type: ignore[call-arg]
+    return EVM_CLIENTS[name](tmp_path, procs).start()
 
 
 @pytest.fixture

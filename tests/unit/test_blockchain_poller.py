@@ -77,7 +77,7 @@ def test_a_missing_method_is_marked_unsupported_logged_once_and_not_asked_again(
             assert ep.errors == {("net_peerCount", "unsupported"): 1, ("txpool_status", "unsupported"): 1}
             # The rest of the batch is unaffected; what the node lacks is unknown, not zero.
             assert (ep.up, ep.peers, ep.txpool, ep.gas_price) == (True, None, {}, GAS_PRICE)
-            logged = [r.__dict__.get("method") for r in caplog.records if r.getMessage().startswith("method not")]
+            logged = [str(r.__dict__.get("method")) for r in caplog.records if r.getMessage().startswith("method not")]
             assert sorted(logged) == ["net_peerCount", "txpool_status"]
 
             # The node goes away and comes back as the same client: nothing is asked again, nor logged.
