@@ -60,6 +60,7 @@ class EndpointState:
 @dataclass
 class ChainState:
     name: str
+    min_peers: int | None = None  # from config: peers each node should have; None leaves it to the alert
     followed_number: int | None = None
     block_gas_used: int | None = None
     block_gas_limit: int | None = None
