@@ -175,6 +175,11 @@ class ChainCollector:
         txs = _counter("blockchain_block_transactions", "Transactions in processed blocks.", c)
         blocks = _counter("blockchain_blocks_processed", "Blocks processed.", c)
         skipped = _counter("blockchain_blocks_skipped", "Blocks skipped because a gap exceeded max_catchup_blocks.", c)
+        unread = _counter(
+            "blockchain_blocks_without_activity",
+            "Blocks recorded without their watched-contract calls and events: the node would not serve them.",
+            c,
+        )
         reorgs = _counter("blockchain_reorgs", "Chain reorganisations seen.", c)
         depth = _histogram("blockchain_reorg_depth_blocks", "Blocks replaced by each reorganisation.", c)
         balance = _gauge("blockchain_account_balance_wei", "Balance of a watched account.", ["chain", "account"])
@@ -194,6 +199,7 @@ class ChainCollector:
                 txs.add([name], s.block_transactions)
                 blocks.add([name], s.blocks_processed)
                 skipped.add([name], s.blocks_skipped)
+                unread.add([name], s.blocks_without_activity)
                 if s.min_peers is not None:
                     min_peers.add([name], s.min_peers)
                 reorgs.add([name], s.reorgs)
@@ -202,7 +208,7 @@ class ChainCollector:
                     balance.add([name, alias], wei)
                 for alias, n in sorted(s.nonces.items()):
                     nonce.add([name, alias], n)
-        return [followed, gas_used, gas_limit, txs, blocks, skipped, reorgs, depth, balance, nonce, min_peers]
+        return [followed, gas_used, gas_limit, txs, blocks, skipped, unread, reorgs, depth, balance, nonce, min_peers]
 
 
 class ContractCollector:

@@ -238,6 +238,8 @@ class Follower:
             self.chain.events[key] = self.chain.events.get(key, 0) + 1
 
     def _unreadable(self, blocks: Sequence[Block], exc: Exception) -> None:
+        with self.store.lock:
+            self.chain.blocks_without_activity += len(blocks)
         log.warning(
             "contract activity of a block could not be read, recorded without it",
             extra={"chain": self.chain.name, "blocks": [b.number for b in blocks], "err": str(exc)[:200]},

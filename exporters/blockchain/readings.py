@@ -67,6 +67,7 @@ class ChainState:
     block_transactions: int = 0
     blocks_processed: int = 0
     blocks_skipped: int = 0
+    blocks_without_activity: int = 0  # recorded without their watched-contract calls and events (unreadable)
     reorgs: int = 0
     reorg_depth: Histogram = field(default_factory=lambda: Histogram(REORG_DEPTH_BOUNDS))
     balances: dict[str, int] = field(default_factory=dict)  # account alias -> wei

@@ -27,6 +27,7 @@ from tests.integration.blockchain_support import (
     FIXED_GAS,
     deploy_registry,
     get,
+    need,
     network,
     registry_config,
     scrape,
@@ -175,6 +176,13 @@ def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_paus
         assert [line for line in errors if 'code="unsupported"' not in line] == [], name
         logged = logs[name].read_text().count("method not supported, not asking again")
         assert logged == sum(line.startswith("blockchain_rpc_errors_total{") for line in errors) >= lacking, name
+        # A dev chain: no minimum of peers (ganache and Hardhat answer 0), a delay never below 0.
+        ep = {"chain": "dev", "endpoint": "a"}
+        assert get(text, "blockchain_min_peers", chain="dev") == 0, name
+        assert get(text, "blockchain_peers", **ep) in (None, 0), name
+        assert need(text, "blockchain_sync_delay_seconds", **ep) >= 0, name
+        assert need(text, "blockchain_head_clock_skew_seconds", **ep) >= 0, name
+        assert get(text, "blockchain_blocks_without_activity_total", chain="dev") == 0, name
     text = scrape(exporters["paused"])  # it caught up: it asked for block receipts
     supported = get(text, "blockchain_rpc_method_supported", chain="dev", endpoint="a", method="eth_getBlockReceipts")
     assert supported == (1 if answers(node, "eth_getBlockReceipts", "latest") else 0)
