@@ -181,6 +181,17 @@ class ChainCollector:
             c,
         )
         reorgs = _counter("blockchain_reorgs", "Chain reorganisations seen.", c)
+        resets = _counter(
+            "blockchain_chain_resets",
+            "Times the endpoints served another chain than the one followed (node restarted or replaced): "
+            "followed afresh from the new chain's start.",
+            c,
+        )
+        stalled = _gauge(
+            "blockchain_follower_stalled_seconds",
+            "Seconds since the follower last recorded a block while an endpoint's head is beyond it (0: caught up).",
+            c,
+        )
         depth = _histogram("blockchain_reorg_depth_blocks", "Blocks replaced by each reorganisation.", c)
         balance = _gauge("blockchain_account_balance_wei", "Balance of a watched account.", ["chain", "account"])
         nonce = _gauge("blockchain_account_nonce", "Transactions sent by a watched account.", ["chain", "account"])
@@ -189,10 +200,19 @@ class ChainCollector:
             "Peers each node of the chain should have, from config (0: no minimum); absent: the alert's default.",
             c,
         )
+        now = time.time()
         with self.store.lock:
+            heads: dict[str, int] = {}
+            for e in self.store.endpoints:
+                if e.trusted and e.head_number is not None:
+                    heads[e.chain] = max(heads.get(e.chain, e.head_number), e.head_number)
             for name, s in self.store.chains.items():
                 if s.followed_number is not None:
                     followed.add([name], s.followed_number)
+                if name in heads:
+                    behind = s.followed_number is None or heads[name] > s.followed_number
+                    stalled.add([name], max(0.0, now - s.progressed_at) if behind else 0.0)
+                resets.add([name], s.chain_resets)
                 if s.block_gas_used is not None and s.block_gas_limit is not None:
                     gas_used.add([name], s.block_gas_used)
                     gas_limit.add([name], s.block_gas_limit)
@@ -208,7 +228,10 @@ class ChainCollector:
                     balance.add([name, alias], wei)
                 for alias, n in sorted(s.nonces.items()):
                     nonce.add([name, alias], n)
-        return [followed, gas_used, gas_limit, txs, blocks, skipped, unread, reorgs, depth, balance, nonce, min_peers]
+        return [
+            followed, gas_used, gas_limit, txs, blocks, skipped, unread, reorgs, depth, resets, stalled,
+            balance, nonce, min_peers,
+        ]  # fmt: skip
 
 
 class ContractCollector:

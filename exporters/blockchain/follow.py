@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ class Follower:
         self._deferred: list[Deferred] = []
         self._in_flight: list[Deferred] = []
         self._activity_failures: tuple[str, int] = ("", 0)  # first block hash of a failing group, failures
+        self.restarts = 0  # times another chain was found behind the endpoint and followed afresh
         with store.lock:
             # Every series starts at 0, so that rate() and increase() see the first call of each kind.
             for c in contracts:
@@ -106,28 +108,63 @@ class Follower:
         """Transactions' calldata is needed only to attribute calls to watched contracts."""
         return bool(self.contracts)
 
-    def _reset(self, genesis: str) -> None:
-        if self.genesis is not None:
-            log.warning("chain restarted from a new genesis, following afresh", extra={"chain": self.chain.name})
-        self.genesis = genesis
-        self.ring.clear()
-        self.followed = None
-
     async def advance(self, client: RpcClient, head: Block, genesis: str) -> None:
         async with self.lock:
-            if genesis != self.genesis:
-                self._reset(genesis)
+            if self.genesis is None:
+                self.genesis = genesis
+            elif genesis != self.genesis:
+                await self._restart(client, head, genesis, "new genesis")
+                return
             if self.followed is None:
                 await self._process(client, [head], defer=True)
                 return
             known = self.ring.get(head.number)
             if known == head.hash:
                 return  # nothing new, or a node behind us on the same chain
-            if head.number <= self.followed:
-                if known is not None:
+            try:
+                if head.number > self.followed:
+                    await self._follow_to(client, head)
+                elif known is not None:
                     await self._reorg(client, head)
-                return
-            await self._follow_to(client, head)
+                else:
+                    await self._check_below(client, head)
+            except ChainReplaced as replaced:
+                await self._restart(client, head, replaced.genesis, replaced.reason)
+
+    async def _check_below(self, client: RpcClient, head: Block) -> None:
+        """The head is below every block remembered: a node behind us on the same chain, or another chain
+        (a dev node restarted with the same genesis). The node's block at our lowest height tells."""
+        lowest = min(self.ring)
+        replies = await client.batch(
+            [Call("eth_getBlockByNumber", ("0x0", False)), Call("eth_getBlockByNumber", (hex(lowest), False))]
+        )
+        self._check_genesis(replies[0])
+        ours = replies[1].value()
+        if not isinstance(ours, dict) or to_hash(ours.get("hash")) != self.ring[lowest]:
+            raise ChainReplaced(self.genesis or "", f"block {lowest} is gone")
+
+    def _check_genesis(self, reply: Reply) -> None:
+        raw = reply.value()
+        genesis = to_hash(raw.get("hash")) if isinstance(raw, dict) else None
+        if genesis is not None and genesis != self.genesis:
+            raise ChainReplaced(genesis, "new genesis")
+
+    async def _restart(self, client: RpcClient, head: Block, genesis: str, reason: str) -> None:
+        """Another chain behind the endpoint (a node restarted or replaced): forget the old one and follow the
+        new one from its start (at most max_catchup blocks back). Not a reorg: nothing was replaced on a chain."""
+        log.warning(
+            "chain replaced, following the new one from its start",
+            extra={"chain": self.chain.name, "reason": reason, "old_followed": self.followed, "head": head.number},
+        )
+        self.restarts += 1
+        with self.store.lock:
+            self.chain.chain_resets += 1
+        self.genesis = genesis
+        self.ring.clear()
+        self._deferred.clear()  # the old chain's blocks: their receipts are gone with it
+        self._activity_failures = ("", 0)
+        self.followed = max(0, head.number - self.max_catchup)
+        await self._follow_to(client, head, after_reorg=True)
 
     async def _follow_to(self, client: RpcClient, head: Block, after_reorg: bool = False) -> None:
         assert self.followed is not None
@@ -408,6 +445,7 @@ class Follower:
         """Apply one block to the chain state (caller holds the store lock)."""
         chain = self.chain
         chain.followed_number = block.number
+        chain.progressed_at = time.time()
         chain.block_gas_used = block.gas_used
         chain.block_gas_limit = block.gas_limit
         chain.block_transactions += block.tx_count
@@ -434,9 +472,14 @@ class Follower:
         top = min(old_head, head.number)
         numbers = [n for n in sorted(self.ring, reverse=True) if n <= top]
         ancestor: int | None = None
-        for chunk in _chunks(numbers, ANCESTOR_BATCH):
-            replies = await client.batch([Call("eth_getBlockByNumber", (hex(n), False)) for n in chunk])
-            for n, reply in zip(chunk, replies, strict=True):
+        for i, chunk in enumerate(_chunks(numbers, ANCESTOR_BATCH)):
+            calls = [Call("eth_getBlockByNumber", (hex(n), False)) for n in chunk]
+            if i == 0:  # is it still the same chain at all? Asked along, in the same round trip
+                calls.append(Call("eth_getBlockByNumber", ("0x0", False), "eth_getBlockByNumber(genesis)"))
+            replies = await client.batch(calls)
+            if i == 0:
+                self._check_genesis(replies[-1])
+            for n, reply in zip(chunk, replies[: len(chunk)], strict=True):
                 raw = reply.value()
                 if isinstance(raw, dict) and to_hash(raw.get("hash")) == self.ring[n]:
                     ancestor = n
@@ -444,10 +487,9 @@ class Follower:
             if ancestor is not None:
                 break
         if ancestor is None:
-            ancestor = (min(self.ring) - 1) if self.ring else old_head
-            log.warning(
-                "reorg deeper than the remembered blocks", extra={"chain": self.chain.name, "ring": len(self.ring)}
-            )
+            # No block in common with what we followed: another chain under the same genesis (a dev node
+            # restarted), or a reorg deeper than we can measure. Either way the old chain is gone.
+            raise ChainReplaced(self.genesis or "", f"no common block in the last {len(self.ring)}")
         depth = old_head - ancestor
         for n in [n for n in self.ring if n > ancestor]:
             del self.ring[n]
@@ -461,6 +503,15 @@ class Follower:
                 self.chain.reorg_depth.observe(depth)
         if head.number > ancestor:
             await self._follow_to(client, head, after_reorg=True)
+
+
+class ChainReplaced(Exception):
+    """The endpoint serves another chain than the one followed."""
+
+    def __init__(self, genesis: str, reason: str) -> None:
+        super().__init__(reason)
+        self.genesis = genesis
+        self.reason = reason
 
 
 def _status(value: object) -> str:

@@ -226,11 +226,17 @@ class EndpointPoller:
             log.info("endpoint up", extra=self._labels())
             self._logged_down = False
         if self.chain.leader() is self and self.genesis is not None:
+            follower = self.chain.follower
+            restarts = follower.restarts
             try:
-                await self.chain.follower.advance(self.client, head, self.genesis)
+                await follower.advance(self.client, head, self.genesis)
             except (RpcError, ValueError) as exc:
                 # The endpoint answers; following failed on one block. The next tick resumes from the last one.
                 log.warning("following blocks failed", extra={**self._labels(), "err": str(exc)[:200]})
+            if follower.restarts != restarts:
+                # The follower found another chain behind this endpoint between two polls (a node restarted
+                # faster than a poll): it may be another client too.
+                await self.identify()
 
     def _note_support(self, answers: dict[str, Reply]) -> None:
         """Block tags a node refuses as invalid parameters are as good as missing methods; every other

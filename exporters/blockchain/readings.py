@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -68,6 +69,8 @@ class ChainState:
     blocks_processed: int = 0
     blocks_skipped: int = 0
     blocks_without_activity: int = 0  # recorded without their watched-contract calls and events (unreadable)
+    chain_resets: int = 0  # another chain behind the endpoints: followed afresh
+    progressed_at: float = field(default_factory=time.time)  # when a block was last recorded (or the start)
     reorgs: int = 0
     reorg_depth: Histogram = field(default_factory=lambda: Histogram(REORG_DEPTH_BOUNDS))
     balances: dict[str, int] = field(default_factory=dict)  # account alias -> wei

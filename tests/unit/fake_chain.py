@@ -222,7 +222,7 @@ class FakeChain:
         number = parent.number + 1 if parent else 0
         block = Block(
             number=number,
-            hash=_hash("block", number, self._branch),
+            hash=_hash("block", number, self._branch if number else self._branch // 1000),
             parent_hash=parent.hash if parent else "0x" + "00" * 32,
             timestamp=1_700_000_000 + 12 * number,
             txs=txs,
@@ -236,6 +236,16 @@ class FakeChain:
     def grow(self, blocks: int, transfers: int = 0) -> None:
         for _ in range(blocks):
             self.mine(*(self.transfer() for _ in range(transfers)))
+
+    def restart(self, head: int, same_genesis: bool = False) -> None:
+        """Another chain on the same port, as a restarted dev node: blocks 0..head of their own (with the
+        old genesis when `same_genesis`, as a node started from a fixed genesis file)."""
+        genesis = self.canonical[0]
+        self._branch += 1000
+        self.canonical = [genesis] if same_genesis else []
+        if not same_genesis:
+            self.mine()
+        self.grow(head, transfers=1)
 
     def reorg(self, depth: int, length: int, transfers: int = 1) -> None:
         """Replace the top `depth` blocks by `length` blocks of another branch (other hashes from the fork on)."""

@@ -37,3 +37,16 @@ def test_the_minimum_of_peers_is_exported_only_where_config_sets_one() -> None:
         {"dev": ChainState("dev", min_peers=0), "main": ChainState("main"), "poly": ChainState("poly", min_peers=8)}
     )
     assert values(list(ChainCollector(readings).collect()), "blockchain_min_peers") == {("dev",): 0, ("poly",): 8}
+
+
+def test_the_follower_is_stalled_only_while_a_trusted_head_is_beyond_it() -> None:
+    readings = Readings()
+    now = time.time()
+    for name, head in (("behind", 8), ("caught_up", 5)):
+        readings.chains[name] = ChainState(name, followed_number=5, progressed_at=now - 100)
+        readings.endpoints.append(EndpointState(name, "a", trusted=True, up=True, head_number=head))
+        # A node of another chain (not trusted) says nothing about this chain's progress.
+        readings.endpoints.append(EndpointState(name, "b", trusted=False, head_number=head + 50))
+    stalled = values(list(ChainCollector(readings).collect()), "blockchain_follower_stalled_seconds")
+    assert 100 <= stalled[("behind",)] < 102
+    assert stalled[("caught_up",)] == 0.0

@@ -192,3 +192,41 @@ def test_a_receipt_refused_twice_is_counted_once_and_later_blocks_wait_for_it(tm
             assert net.round_trips == 2 + 5
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("old_head", "new_head", "same_genesis"),
+    [(20, 3, False), (20, 25, False), (20, 3, True), (300, 5, False), (300, 5, True)],
+    ids=[
+        "new-genesis-below",
+        "new-genesis-above",
+        "same-genesis-below",
+        "old-chain-beyond-the-ring",
+        "same-genesis-beyond-the-ring",
+    ],
+)
+def test_a_node_restarted_between_two_ticks_is_followed_afresh_not_reported_as_a_reorg(
+    tmp_path: Path, old_head: int, new_head: int, same_genesis: bool
+) -> None:
+    async def scenario() -> None:
+        chain = FakeChain(head=10)
+        async with PolledNetwork(FakeNode(chain), tmp_path, watch_registry=True, max_catchup_blocks=1000) as net:
+            await net.step()
+            chain.grow(old_head - 10, transfers=1)
+            await net.step(2)
+            assert (net.state.followed_number, net.state.chain_resets) == (old_head, 0)
+            processed = net.state.blocks_processed
+            chain.restart(new_head, same_genesis=same_genesis)  # faster than a poll: the endpoint never failed
+            chain.mine(chain.call("register"))
+            await net.step(2)
+            assert (net.state.chain_resets, net.state.reorgs, net.state.blocks_skipped) == (1, 0, 0)
+            # The new chain is followed from its start: every block of it counted, its call too.
+            assert net.state.followed_number == new_head + 1
+            assert net.state.blocks_processed - processed == new_head + 1
+            assert net.state.transactions[("registry", "register", "success")] == 1
+            assert chain.asked("web3_clientVersion") == 2  # identified again: it may be another client now
+            chain.grow(2, transfers=1)
+            await net.step(2)
+            assert (net.state.followed_number, net.state.chain_resets, net.state.reorgs) == (new_head + 3, 1, 0)
+
+    asyncio.run(scenario())
