@@ -186,3 +186,69 @@ def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_paus
     text = scrape(exporters["paused"])  # it caught up: it asked for block receipts
     supported = get(text, "blockchain_rpc_method_supported", chain="dev", endpoint="a", method="eth_getBlockReceipts")
     assert supported == (1 if answers(node, "eth_getBlockReceipts", "latest") else 0)
+
+
+def test_a_restarted_node_is_followed_afresh_and_a_revert_is_a_reorg(
+    evm_client: EvmNode, start_blockchain_exporter: Callable[..., str], tmp_path: Path
+) -> None:
+    node = evm_client
+    w3 = web3(node.url)
+    registry = deploy_registry(w3)
+    # One exporter polls slower than the node restarts (it never sees it down), one fast enough to see it down.
+    slow = default_network(node, node.url, registry)
+    slow["poll_interval"] = "6s"
+    fast = network("dev", node.url, chain_id=node.chain_id, contracts=[registry_config(registry)])
+    exporters = {"slow": start_blockchain_exporter([slow]), "fast": start_blockchain_exporter([fast])}
+    mined = receipts_of(w3, send_round(w3, registry, 0))
+    last = max(r["blockNumber"] for _, r in mined)
+    for name, base in exporters.items():
+        wait_scrape(base, lambda t: followed(t) >= last, 30, f"the {name} exporter to follow block {last}")
+    old_head = w3.eth.block_number
+
+    node.stop()
+    node.start()  # a fresh chain on the same port
+    assert w3.eth.block_number < old_head
+    again = deploy_registry(w3)
+    assert again.address == registry.address  # the same deployer and nonce
+    new_chain = receipts_of(w3, send_round(w3, registry, 0))
+    mined += new_chain
+    last = max(r["blockNumber"] for _, r in new_chain)
+    calls, events = expected_counts(registry, mined)
+    for name, base in exporters.items():
+        text = wait_scrape(
+            base,
+            lambda t: get(t, "blockchain_chain_resets_total", chain="dev") == 1 and followed(t) >= last,
+            30,
+            f"the {name} exporter to follow the new chain to block {last}",
+        )
+        # Both chains' calls, each counted once; a new chain is no reorg.
+        for (op, status), n in calls.items():
+            labels = {"chain": "dev", "contract": "registry", "operation": op, "status": status}
+            assert get(text, "blockchain_transactions_total", **labels) == n, (name, op, status)
+        for event, n in events.items():
+            assert get(text, "blockchain_contract_events_total", chain="dev", contract="registry", event=event) == n
+        assert get(text, "blockchain_reorgs_total", chain="dev") == 0, name
+    log = "".join(p.read_text() for p in tmp_path.glob("blockchain-*.log"))
+    assert log.count("chain replaced") == 2, log[-2000:]
+
+    # A revert to a snapshot, then new blocks at the same heights: a reorg of the blocks reverted.
+    base = exporters["fast"]
+    snapshot = node.rpc("evm_snapshot")
+    reverted_at = w3.eth.block_number
+    wait_scrape(base, lambda t: followed(t) >= reverted_at + 2, 20, "two blocks past the snapshot")
+    node.rpc("evm_revert", snapshot)
+    text = wait_scrape(
+        base, lambda t: (get(t, "blockchain_reorgs_total", chain="dev") or 0) >= 1, 20, "the revert seen as a reorg"
+    )
+    assert need(text, "blockchain_reorg_depth_blocks_sum", chain="dev") >= 2
+    assert get(text, "blockchain_chain_resets_total", chain="dev") == 1
+    # Blocks stamped ahead of our clock after a revert (Hardhat does) are skew, never a negative delay.
+    for _ in range(5):
+        text = scrape(base)
+        ep = {"chain": "dev", "endpoint": "a"}
+        delay, skew = (
+            need(text, "blockchain_sync_delay_seconds", **ep),
+            need(text, "blockchain_head_clock_skew_seconds", **ep),
+        )
+        assert delay >= 0 and skew >= 0 and min(delay, skew) == 0, (delay, skew)
+        time.sleep(0.3)
