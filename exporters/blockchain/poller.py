@@ -112,19 +112,15 @@ class EndpointPoller:
             self.state.ws_heads += 1
         self.wake.set()
 
-    def _ws_healthy(self) -> bool:
-        return self.state.ws_connected and time.monotonic() - self.last_ws_head < self.net.head_timeout
-
     def _next_delay(self) -> float:
         poll = self.net.poll_interval
         if self._failures:
             # Exponential backoff with jitter, capped so that a restarted node is noticed soon.
             cap = max(poll, min(30.0, 8 * poll))
             return float(min(cap, poll * 2 ** (self._failures - 1)) * random.uniform(0.8, 1.2))
-        if self._ws_healthy():
-            # Heads arrive over the subscription; polling is the fallback. Requests waiting to ride
-            # along (the newest block's contract receipts) still go out within a poll interval.
-            return poll if self.chain.follower.has_deferred else self.net.head_timeout
+        # A head pushed over ws wakes the poller early and restarts this wait; polling goes on at
+        # poll_interval all the same, since a frozen node keeps its websocket open and just stops talking:
+        # slower polls would see it down later than without ws.
         return poll
 
     def _labels(self) -> dict[str, str]:

@@ -107,8 +107,8 @@ class Network(Strict):
     endpoints: list[Endpoint] = Field(min_length=1)
     poll_interval: Duration = Field(default=2.0, gt=0)
     request_timeout: Duration = Field(default=5.0, gt=0)
-    # With a ws_url, polling slows to this interval while heads arrive over the subscription,
-    # and resumes at poll_interval when none came for this long (default: 3 x poll_interval).
+    # With a ws_url, a subscription that delivered no head for twice this long is reconnected
+    # (default: 3 x poll_interval). Polling goes on at poll_interval either way.
     ws_head_timeout: Duration | None = Field(default=None, gt=0)
     # After a gap (exporter or node down) at most this many blocks are fetched; older ones are skipped and counted.
     max_catchup_blocks: int = Field(default=256, ge=1, le=100_000)

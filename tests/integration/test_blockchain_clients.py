@@ -252,3 +252,26 @@ def test_a_restarted_node_is_followed_afresh_and_a_revert_is_a_reorg(
         )
         assert delay >= 0 and skew >= 0 and min(delay, skew) == 0, (delay, skew)
         time.sleep(0.3)
+
+
+def test_a_frozen_node_behind_a_websocket_is_seen_down_by_its_polls(
+    evm_client: EvmNode, start_blockchain_exporter: Callable[..., str]
+) -> None:
+    node = evm_client
+    # Heads over ws must not slow the polls: with a ws_head_timeout far above the poll interval, a frozen
+    # node (its socket stays open, it just stops answering) is still seen down within a poll and a timeout.
+    ws = {"name": "a", "url": node.url, "ws_url": node.ws_url}
+    base = start_blockchain_exporter(
+        [network("dev", ws, chain_id=node.chain_id, poll_interval="1s", request_timeout="1s", ws_head_timeout="30s")]
+    )
+    ep = {"chain": "dev", "endpoint": "a"}
+    wait_scrape(base, lambda t: (get(t, "blockchain_ws_heads_total", **ep) or 0) >= 2, 20, "heads over ws")
+    assert node.proc is not None
+    frozen = psutil.Process(node.proc.pid)
+    frozen.suspend()
+    try:
+        # 1 s poll + 1 s timeout, with room for a loaded machine; far below the 30 s ws_head_timeout.
+        wait_scrape(base, lambda t: get(t, "blockchain_up", **ep) == 0, 8, "the frozen node seen down")
+    finally:
+        frozen.resume()
+    wait_scrape(base, lambda t: get(t, "blockchain_up", **ep) == 1, 20, "the node seen up again")
