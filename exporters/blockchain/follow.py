@@ -487,9 +487,15 @@ class Follower:
             if ancestor is not None:
                 break
         if ancestor is None:
-            # No block in common with what we followed: another chain under the same genesis (a dev node
-            # restarted), or a reorg deeper than we can measure. Either way the old chain is gone.
-            raise ChainReplaced(self.genesis or "", f"no common block in the last {len(self.ring)}")
+            if len(self.ring) >= RING_SIZE or not self.ring or min(self.ring) == 0:
+                # Nothing in common with a full memory of blocks (or down to the genesis): another chain
+                # under the same genesis (a dev node restarted from a genesis file). The old chain is gone.
+                raise ChainReplaced(self.genesis or "", f"no common block in the last {len(self.ring)}")
+            # Following started less than a ring ago: the fork is just below the first block we saw.
+            ancestor = min(self.ring) - 1
+            log.warning(
+                "reorg deeper than the remembered blocks", extra={"chain": self.chain.name, "ring": len(self.ring)}
+            )
         depth = old_head - ancestor
         for n in [n for n in self.ring if n > ancestor]:
             del self.ring[n]

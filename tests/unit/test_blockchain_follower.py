@@ -196,13 +196,14 @@ def test_a_receipt_refused_twice_is_counted_once_and_later_blocks_wait_for_it(tm
 
 @pytest.mark.parametrize(
     ("old_head", "new_head", "same_genesis"),
-    [(20, 3, False), (20, 25, False), (20, 3, True), (300, 5, False), (300, 5, True)],
+    [(20, 3, False), (20, 25, False), (20, 3, True), (300, 5, False), (300, 5, True), (300, 310, True)],
     ids=[
         "new-genesis-below",
         "new-genesis-above",
         "same-genesis-below",
         "old-chain-beyond-the-ring",
         "same-genesis-beyond-the-ring",
+        "same-genesis-longer-nothing-in-common",
     ],
 )
 def test_a_node_restarted_between_two_ticks_is_followed_afresh_not_reported_as_a_reorg(
