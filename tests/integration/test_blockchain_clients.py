@@ -21,8 +21,11 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxParams, TxReceipt, Wei
 
+from exporters.config import load_config
+from exporters.lint.rules import load_rules
 from exporters.stack.procs import ManagedProcess
-from tests.conftest import EvmNode
+from tests.conftest import REPO, EvmNode
+from tests.helpers import prom_query, wait_for
 from tests.integration.blockchain_support import (
     FIXED_GAS,
     deploy_registry,
@@ -102,6 +105,7 @@ def followed(text: str) -> float:
 def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_pause(
     evm_client: EvmNode,
     start_blockchain_exporter: Callable[..., str],
+    start_prometheus: Callable[[dict[str, Any]], str],
     procs: list[ManagedProcess],
     tmp_path: Path,
 ) -> None:
@@ -186,6 +190,43 @@ def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_paus
     text = scrape(exporters["paused"])  # it caught up: it asked for block receipts
     supported = get(text, "blockchain_rpc_method_supported", chain="dev", endpoint="a", method="eth_getBlockReceipts")
     assert supported == (1 if answers(node, "eth_getBlockReceipts", "latest") else 0)
+
+    # The generated rules on a healthy node: no RPC-error, peers, deep-reorg or stalled-follower alert.
+    assert_quiet_alerts(start_prometheus, list(exporters.values()))
+
+
+QUIET_ON_A_HEALTHY_NODE = (
+    "BlockchainRPCErrors",
+    "BlockchainPeersLow",
+    "BlockchainReorgDeep",
+    "BlockchainFollowerStalled",
+)
+
+
+def assert_quiet_alerts(start_prometheus: Callable[[dict[str, Any]], str], exporters: list[str]) -> None:
+    """Prometheus scrapes the exporters with the repo's rules: the error ratio is there and 0, and the
+    expressions of the alerts a healthy node must never raise return nothing (asked directly: no `for` wait)."""
+    job = load_config(REPO / "config.yml").alerting.jobs.blockchain
+    prom = start_prometheus(
+        {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(REPO / "rules/recording.yml"), str(REPO / "rules/alerts.yml")],
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": [b.removeprefix("http://") for b in exporters]}]}
+            ],
+        }
+    )
+    # Rates need two scrapes: wait until every exporter's round trips have one.
+    wait_for(
+        lambda: len(prom_query(prom, "count by (instance) (blockchain:rpc_requests:rate)")) == len(exporters),
+        30,
+        "the round-trip rate of every exporter",
+    )
+    # No errors at all, or only "unsupported method" answers (which the ratio leaves out): 0 or no series.
+    assert all(float(r["value"][1]) == 0 for r in prom_query(prom, "blockchain:rpc_errors:ratio"))
+    alerts = {r["alert"]: r["expr"] for r in load_rules(REPO / "rules/alerts.yml") if "alert" in r}
+    for name in QUIET_ON_A_HEALTHY_NODE:
+        assert prom_query(prom, alerts[name]) == [], name
 
 
 def test_a_restarted_node_is_followed_afresh_and_a_revert_is_a_reorg(
