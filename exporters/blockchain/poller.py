@@ -2,8 +2,9 @@
 
 A tick asks for the latest, safe and finalized blocks, sync state, peers, fees and the txpool in a
 single JSON-RPC batch. The chain's leading endpoint also reads the watched accounts in the same batch
-and hands the latest block to the chain's follower. Methods a node lacks (-32601) are asked once,
-then marked unsupported and left out of later batches. Every failure is caught here: an endpoint that
+and hands the latest block to the chain's follower. Methods a node lacks (in any client's words, see
+rpc.is_unsupported) are asked once, then marked unsupported and left out of later batches until the
+endpoint's client changes. Every failure is caught here: an endpoint that
 is down, hangs or answers garbage only ever affects its own state.
 """
 
