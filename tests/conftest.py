@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -136,8 +137,17 @@ def start_node_exporter(tmp_path: Path, procs: list[ManagedProcess]) -> Callable
 # ---------------------------------------------------------------- blockchain
 
 
-class Anvil:
-    """A real anvil node on a free loopback port; stop() and start() keep the port (a restart is a fresh chain)."""
+# The dev accounts of anvil and Hardhat; ganache is given the same mnemonic so one test drives all three.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+class EvmNode:
+    """A real EVM dev node on a free loopback port; stop() and start() keep the port (a restart is a fresh chain).
+
+    Subclasses say how their client is started; `chain_id` is what it answers, ws is served on the same port."""
+
+    client = ""
+    chain_id = 31337
 
     def __init__(self, tmp_path: Path, procs: list[ManagedProcess], *args: str) -> None:
         self.port = free_port()
@@ -147,19 +157,28 @@ class Anvil:
         self._tmp = tmp_path
         self._procs = procs
         self.proc: ManagedProcess | None = None
+        self.startup_seconds = 0.0
 
-    def start(self) -> Anvil:
-        argv = [tool("anvil"), "--host", "127.0.0.1", "--port", str(self.port), "--silent", *self.args]
-        self.proc = ManagedProcess(f"anvil-{self.port}", argv, self._tmp / f"anvil-{self.port}.log").start()
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def cwd(self) -> Path | None:
+        return None
+
+    def start(self) -> EvmNode:
+        started = time.monotonic()
+        name = f"{self.client}-{self.port}"
+        self.proc = ManagedProcess(name, self.argv(), self._tmp / f"{name}.log", cwd=self.cwd()).start()
         self._procs.append(self.proc)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while True:
             try:
                 self.rpc("eth_chainId")
+                self.startup_seconds = time.monotonic() - started
                 return self
             except requests.RequestException:
                 if not self.proc.running() or time.monotonic() > deadline:
-                    raise RuntimeError(f"anvil did not start:\n{self.proc.log_tail()}") from None
+                    raise RuntimeError(f"{self.client} did not start:\n{self.proc.log_tail()}") from None
                 time.sleep(0.05)
 
     def stop(self) -> None:
@@ -176,14 +195,85 @@ class Anvil:
         return body["result"]
 
 
+class Anvil(EvmNode):
+    """anvil: `--block-time 1` unless other args are given."""
+
+    client = "anvil"
+
+    def argv(self) -> list[str]:
+        return [tool("anvil"), "--host", "127.0.0.1", "--port", str(self.port), "--silent", *self.args]
+
+
+class Ganache(EvmNode):
+    """ganache 7: interval mining of `block_time` seconds (0: a block per transaction), chain id 1337."""
+
+    client = "ganache"
+    chain_id = 1337
+
+    def __init__(self, tmp_path: Path, procs: list[ManagedProcess], block_time: int = 1) -> None:
+        super().__init__(tmp_path, procs)
+        self.block_time = block_time
+
+    def argv(self) -> list[str]:
+        return [
+            tool("node"), tool("ganache"), "--server.host", "127.0.0.1", "--server.port", str(self.port),
+            "--chain.chainId", str(self.chain_id), "--miner.blockTime", str(self.block_time),
+            "--wallet.mnemonic", DEV_MNEMONIC, "--logging.quiet",
+        ]  # fmt: skip
+
+
+class Hardhat(EvmNode):
+    """Hardhat 2's node: interval mining of `block_time` seconds (0: a block per transaction), chain id 31337.
+
+    Hardhat reads its mining settings from a hardhat.config.js and insists on a local install, so the
+    node runs in a directory of its own holding that config and a link to .tools/node_modules."""
+
+    client = "hardhat"
+
+    def __init__(self, tmp_path: Path, procs: list[ManagedProcess], block_time: int = 1) -> None:
+        super().__init__(tmp_path, procs)
+        self.block_time = block_time
+        self.project = tmp_path / f"hardhat-{self.port}"
+
+    def cwd(self) -> Path:
+        return self.project
+
+    def argv(self) -> list[str]:
+        script = tool("hardhat")
+        self.project.mkdir(exist_ok=True)
+        mining = {"auto": False, "interval": self.block_time * 1000} if self.block_time else {"auto": True}
+        network = {"chainId": self.chain_id, "mining": mining}
+        (self.project / "hardhat.config.js").write_text(
+            f"module.exports = {{ networks: {{ hardhat: {json.dumps(network)} }} }};\n"
+        )
+        link = self.project / "node_modules"
+        if not link.exists():
+            link.symlink_to(Path(script).parents[3])
+        return [tool("node"), script, "node", "--hostname", "127.0.0.1", "--port", str(self.port)]
+
+
 @pytest.fixture
 def start_anvil(tmp_path: Path, procs: list[ManagedProcess]) -> Callable[..., Anvil]:
     """Start anvil (`--block-time 1` unless other args are given); returns a handle with url, rpc(), stop()."""
 
     def start(*args: str) -> Anvil:
-        return Anvil(tmp_path, procs, *(args or ("--block-time", "1"))).start()
+        node = Anvil(tmp_path, procs, *(args or ("--block-time", "1"))).start()
+        assert isinstance(node, Anvil)
+        return node
 
     return start
+
+
+EVM_CLIENTS = {"anvil": Anvil, "ganache": Ganache, "hardhat": Hardhat}
+
+
+@pytest.fixture(params=sorted(EVM_CLIENTS))
+def evm_client(request: pytest.FixtureRequest, tmp_path: Path, procs: list[ManagedProcess]) -> EvmNode:
+    """Each EVM client in turn, started with 1 s blocks: the tests using it run once per client."""
+    name: str = request.param
+    if name == "anvil":
+        return Anvil(tmp_path, procs, "--block-time", "1").start()
+    return EVM_CLIENTS[name](tmp_path, procs).start()
 
 
 @pytest.fixture

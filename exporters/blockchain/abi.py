@@ -40,6 +40,11 @@ class ContractABI:
         )
         return cls(functions, events, operations)
 
+    @property
+    def labelled_operations(self) -> frozenset[str]:
+        """Every `operation` label a transaction to the contract can get: functions, transfers, unknown calldata."""
+        return self.operations | {TRANSFER_OPERATION, UNKNOWN_OPERATION}
+
     @classmethod
     def from_file(cls, path: Path) -> ContractABI:
         return cls.from_entries(read_abi(path))

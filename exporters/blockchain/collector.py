@@ -44,7 +44,12 @@ class EndpointCollector:
         head = _gauge("blockchain_head_block_number", "Number of the latest block.")
         head_ts = _gauge("blockchain_head_timestamp_seconds", "Timestamp of the latest block.")
         delay = _gauge(
-            "blockchain_sync_delay_seconds", "Seconds between now (at scrape time) and the latest block's timestamp."
+            "blockchain_sync_delay_seconds",
+            "Seconds between now (at scrape time) and the latest block's timestamp; 0 for a block from the future.",
+        )
+        skew = _gauge(
+            "blockchain_head_clock_skew_seconds",
+            "Seconds the latest block's timestamp is ahead of the exporter's clock (0 when it is not).",
         )
         changes = _counter("blockchain_head_changes", "Times the latest block's hash changed (new blocks and reorgs).")
         lag = _gauge("blockchain_head_lag_blocks", "Blocks this endpoint is behind the highest endpoint of its chain.")
@@ -89,7 +94,10 @@ class EndpointCollector:
                 if e.head_number is not None and e.head_timestamp is not None:
                     head.add(lv, e.head_number)
                     head_ts.add(lv, e.head_timestamp)
-                    delay.add(lv, now - e.head_timestamp)
+                    # A node's clock ahead of ours (or blocks stamped ahead, as dev chains do after a revert)
+                    # must not read as "fresher than fresh": the delay stops at 0 and the skew says by how much.
+                    delay.add(lv, max(0.0, now - e.head_timestamp))
+                    skew.add(lv, max(0.0, e.head_timestamp - now))
                     lag.add(lv, highest[e.chain] - e.head_number)
                 changes.add(lv, e.head_changes)
                 for family, v in (
@@ -109,7 +117,7 @@ class EndpointCollector:
                 for state, n in sorted(e.txpool.items()):
                     txpool.add([*lv, state], n)
         return [
-            up, last, chain_id, mismatch, info, head, head_ts, delay, changes, lag, safe, final,
+            up, last, chain_id, mismatch, info, head, head_ts, delay, skew, changes, lag, safe, final,
             syncing, sync_cur, sync_high, peers, gas_price, base_fee, prio, txpool, ws, ws_heads,
         ]  # fmt: skip
 
@@ -167,27 +175,63 @@ class ChainCollector:
         txs = _counter("blockchain_block_transactions", "Transactions in processed blocks.", c)
         blocks = _counter("blockchain_blocks_processed", "Blocks processed.", c)
         skipped = _counter("blockchain_blocks_skipped", "Blocks skipped because a gap exceeded max_catchup_blocks.", c)
+        unread = _counter(
+            "blockchain_blocks_without_activity",
+            "Blocks recorded without their watched-contract calls and events: the node would not serve them.",
+            c,
+        )
         reorgs = _counter("blockchain_reorgs", "Chain reorganisations seen.", c)
+        resets = _counter(
+            "blockchain_chain_resets",
+            "Times the endpoints served another chain than the one followed (node restarted or replaced): "
+            "followed afresh from the new chain's start.",
+            c,
+        )
+        stalled = _gauge(
+            "blockchain_follower_stalled_seconds",
+            "Seconds since the follower last recorded a block while an endpoint's head is beyond it (0: caught up).",
+            c,
+        )
         depth = _histogram("blockchain_reorg_depth_blocks", "Blocks replaced by each reorganisation.", c)
         balance = _gauge("blockchain_account_balance_wei", "Balance of a watched account.", ["chain", "account"])
         nonce = _gauge("blockchain_account_nonce", "Transactions sent by a watched account.", ["chain", "account"])
+        min_peers = _gauge(
+            "blockchain_min_peers",
+            "Peers each node of the chain should have, from config (0: no minimum); absent: the alert's default.",
+            c,
+        )
+        now = time.time()
         with self.store.lock:
+            heads: dict[str, int] = {}
+            for e in self.store.endpoints:
+                if e.trusted and e.head_number is not None:
+                    heads[e.chain] = max(heads.get(e.chain, e.head_number), e.head_number)
             for name, s in self.store.chains.items():
                 if s.followed_number is not None:
                     followed.add([name], s.followed_number)
+                if name in heads:
+                    behind = s.followed_number is None or heads[name] > s.followed_number
+                    stalled.add([name], max(0.0, now - s.progressed_at) if behind else 0.0)
+                resets.add([name], s.chain_resets)
                 if s.block_gas_used is not None and s.block_gas_limit is not None:
                     gas_used.add([name], s.block_gas_used)
                     gas_limit.add([name], s.block_gas_limit)
                 txs.add([name], s.block_transactions)
                 blocks.add([name], s.blocks_processed)
                 skipped.add([name], s.blocks_skipped)
+                unread.add([name], s.blocks_without_activity)
+                if s.min_peers is not None:
+                    min_peers.add([name], s.min_peers)
                 reorgs.add([name], s.reorgs)
                 depth.add_histogram((name,), s.reorg_depth)
                 for alias, wei in sorted(s.balances.items()):
                     balance.add([name, alias], wei)
                 for alias, n in sorted(s.nonces.items()):
                     nonce.add([name, alias], n)
-        return [followed, gas_used, gas_limit, txs, blocks, skipped, reorgs, depth, balance, nonce]
+        return [
+            followed, gas_used, gas_limit, txs, blocks, skipped, unread, reorgs, depth, resets, stalled,
+            balance, nonce, min_peers,
+        ]  # fmt: skip
 
 
 class ContractCollector:

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def build_chains(config: BlockchainConfig, store: Readings) -> list[Chain]:
     chains = []
     for net in config.networks:
-        store.chains[net.name] = ChainState(net.name)
+        store.chains[net.name] = ChainState(net.name, min_peers=net.expected_min_peers)
         contracts = [
             WatchedContract(c.alias, c.address.lower(), ContractABI.from_file(c.abi_file)) for c in net.contracts
         ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from typing import Any
 from exporters.blockchain.abi import ContractABI
 from exporters.blockchain.parse import Block, bloom_may_contain, parse_block, to_hash, to_int
 from exporters.blockchain.readings import GAS_BOUNDS, ChainState, Readings
-from exporters.blockchain.rpc import METHOD_NOT_FOUND, Call, Reply, RpcClient, RpcError
+from exporters.blockchain.rpc import Call, Reply, RpcClient, RpcError
 from exporters.core.metrics import Histogram
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ RING_SIZE = 256
 # Blocks per batched request while catching up: big enough for speed, small enough for any provider's limits.
 CATCHUP_BATCH = 100
 ANCESTOR_BATCH = 32
+# geth >= 1.13, erigon, reth, anvil; not ganache 7 nor Hardhat 2 (they answer each receipt on its own).
+BLOCK_RECEIPTS = "eth_getBlockReceipts"
 # A deferred request whose answer failed is asked again this many times (next ticks), then given up.
 DEFERRED_ATTEMPTS = 3
 
@@ -86,16 +89,17 @@ class Follower:
         self.followed: int | None = None
         self.genesis: str | None = None
         self.lock = asyncio.Lock()
-        # eth_getBlockReceipts (geth >= 1.13, erigon, reth, anvil); off for good after a -32601.
-        self.block_receipts = True
         self._deferred: list[Deferred] = []
         self._in_flight: list[Deferred] = []
         self._activity_failures: tuple[str, int] = ("", 0)  # first block hash of a failing group, failures
+        self.restarts = 0  # times another chain was found behind the endpoint and followed afresh
         with store.lock:
+            # Every series starts at 0, so that rate() and increase() see the first call of each kind.
             for c in contracts:
-                for op in sorted(c.abi.operations):
+                for op in sorted(c.abi.labelled_operations):
                     for status in ("success", "failed"):
                         chain.transactions.setdefault((c.alias, op, status), 0)
+                    chain.gas_used.setdefault((c.alias, op), Histogram(GAS_BOUNDS))
                 for event in sorted(set(c.abi.events.values())):
                     chain.events.setdefault((c.alias, event), 0)
 
@@ -104,28 +108,63 @@ class Follower:
         """Transactions' calldata is needed only to attribute calls to watched contracts."""
         return bool(self.contracts)
 
-    def _reset(self, genesis: str) -> None:
-        if self.genesis is not None:
-            log.warning("chain restarted from a new genesis, following afresh", extra={"chain": self.chain.name})
-        self.genesis = genesis
-        self.ring.clear()
-        self.followed = None
-
     async def advance(self, client: RpcClient, head: Block, genesis: str) -> None:
         async with self.lock:
-            if genesis != self.genesis:
-                self._reset(genesis)
+            if self.genesis is None:
+                self.genesis = genesis
+            elif genesis != self.genesis:
+                await self._restart(client, head, genesis, "new genesis")
+                return
             if self.followed is None:
                 await self._process(client, [head], defer=True)
                 return
             known = self.ring.get(head.number)
             if known == head.hash:
                 return  # nothing new, or a node behind us on the same chain
-            if head.number <= self.followed:
-                if known is not None:
+            try:
+                if head.number > self.followed:
+                    await self._follow_to(client, head)
+                elif known is not None:
                     await self._reorg(client, head)
-                return
-            await self._follow_to(client, head)
+                else:
+                    await self._check_below(client, head)
+            except ChainReplaced as replaced:
+                await self._restart(client, head, replaced.genesis, replaced.reason)
+
+    async def _check_below(self, client: RpcClient, head: Block) -> None:
+        """The head is below every block remembered: a node behind us on the same chain, or another chain
+        (a dev node restarted with the same genesis). The node's block at our lowest height tells."""
+        lowest = min(self.ring)
+        replies = await client.batch(
+            [Call("eth_getBlockByNumber", ("0x0", False)), Call("eth_getBlockByNumber", (hex(lowest), False))]
+        )
+        self._check_genesis(replies[0])
+        ours = replies[1].value()
+        if not isinstance(ours, dict) or to_hash(ours.get("hash")) != self.ring[lowest]:
+            raise ChainReplaced(self.genesis or "", f"block {lowest} is gone")
+
+    def _check_genesis(self, reply: Reply) -> None:
+        raw = reply.value()
+        genesis = to_hash(raw.get("hash")) if isinstance(raw, dict) else None
+        if genesis is not None and genesis != self.genesis:
+            raise ChainReplaced(genesis, "new genesis")
+
+    async def _restart(self, client: RpcClient, head: Block, genesis: str, reason: str) -> None:
+        """Another chain behind the endpoint (a node restarted or replaced): forget the old one and follow the
+        new one from its start (at most max_catchup blocks back). Not a reorg: nothing was replaced on a chain."""
+        log.warning(
+            "chain replaced, following the new one from its start",
+            extra={"chain": self.chain.name, "reason": reason, "old_followed": self.followed, "head": head.number},
+        )
+        self.restarts += 1
+        with self.store.lock:
+            self.chain.chain_resets += 1
+        self.genesis = genesis
+        self.ring.clear()
+        self._deferred.clear()  # the old chain's blocks: their receipts are gone with it
+        self._activity_failures = ("", 0)
+        self.followed = max(0, head.number - self.max_catchup)
+        await self._follow_to(client, head, after_reorg=True)
 
     async def _follow_to(self, client: RpcClient, head: Block, after_reorg: bool = False) -> None:
         assert self.followed is not None
@@ -143,7 +182,8 @@ class Follower:
         for chunk in _chunks(numbers, CATCHUP_BATCH):
             # Catching up, transactions come from the blocks' receipts (much cheaper for a node to serve
             # than full blocks); only the calls to watched contracts are then read for their calldata.
-            blocks = await self._fetch(client, chunk, full=self.needs_full_blocks and not self.block_receipts)
+            full = self.needs_full_blocks and not client.supports(BLOCK_RECEIPTS)
+            blocks = await self._fetch(client, chunk, full=full)
             if not await self._process(client, blocks):
                 break
         else:
@@ -235,6 +275,8 @@ class Follower:
             self.chain.events[key] = self.chain.events.get(key, 0) + 1
 
     def _unreadable(self, blocks: Sequence[Block], exc: Exception) -> None:
+        with self.store.lock:
+            self.chain.blocks_without_activity += len(blocks)
         log.warning(
             "contract activity of a block could not be read, recorded without it",
             extra={"chain": self.chain.name, "blocks": [b.number for b in blocks], "err": str(exc)[:200]},
@@ -298,17 +340,17 @@ class Follower:
             return {}, []
         if all(b.txs is not None for b in blocks):
             return await self._activity_from_transactions(client, blocks)
-        try:
-            return await self._activity_from_block_receipts(client, blocks)
-        except RpcError as exc:
-            if exc.code != METHOD_NOT_FOUND:
-                raise
-            log.info("eth_getBlockReceipts not supported, reading full blocks", extra={"chain": self.chain.name})
-            self.block_receipts = False
-            # By hash: the very blocks being processed, even if the chain moved on meanwhile.
-            replies = await client.batch([Call("eth_getBlockByHash", (b.hash, True)) for b in blocks])
-            full = [parse_block(r.value()) for r in replies]
-            return await self._activity_from_transactions(client, full)
+        if client.supports(BLOCK_RECEIPTS):
+            try:
+                return await self._activity_from_block_receipts(client, blocks)
+            except RpcError as exc:
+                if not exc.unsupported:
+                    raise
+        # Without eth_getBlockReceipts: the full blocks (by hash: the very blocks being processed, even if the
+        # chain moved on meanwhile), then the receipt of each watched call, all in one batch.
+        replies = await client.batch([Call("eth_getBlockByHash", (b.hash, True)) for b in blocks])
+        full = [parse_block(r.value()) for r in replies]
+        return await self._activity_from_transactions(client, full)
 
     async def _activity_from_transactions(
         self, client: RpcClient, blocks: Sequence[Block]
@@ -355,7 +397,7 @@ class Follower:
         self, client: RpcClient, blocks: Sequence[Block]
     ) -> tuple[Activity, list[ContractEvent]]:
         """From every block's receipts (one batch), then the calldata of the watched calls only (one more)."""
-        replies = await client.batch([Call("eth_getBlockReceipts", (b.hash,)) for b in blocks])
+        replies = await client.batch([Call(BLOCK_RECEIPTS, (b.hash,)) for b in blocks])
         watched: list[tuple[str, str, WatchedContract, Receipt]] = []  # block hash, tx hash, contract, receipt
         events: list[ContractEvent] = []
         for block, reply in zip(blocks, replies, strict=True):
@@ -403,6 +445,7 @@ class Follower:
         """Apply one block to the chain state (caller holds the store lock)."""
         chain = self.chain
         chain.followed_number = block.number
+        chain.progressed_at = time.time()
         chain.block_gas_used = block.gas_used
         chain.block_gas_limit = block.gas_limit
         chain.block_transactions += block.tx_count
@@ -429,9 +472,14 @@ class Follower:
         top = min(old_head, head.number)
         numbers = [n for n in sorted(self.ring, reverse=True) if n <= top]
         ancestor: int | None = None
-        for chunk in _chunks(numbers, ANCESTOR_BATCH):
-            replies = await client.batch([Call("eth_getBlockByNumber", (hex(n), False)) for n in chunk])
-            for n, reply in zip(chunk, replies, strict=True):
+        for i, chunk in enumerate(_chunks(numbers, ANCESTOR_BATCH)):
+            calls = [Call("eth_getBlockByNumber", (hex(n), False)) for n in chunk]
+            if i == 0:  # is it still the same chain at all? Asked along, in the same round trip
+                calls.append(Call("eth_getBlockByNumber", ("0x0", False), "eth_getBlockByNumber(genesis)"))
+            replies = await client.batch(calls)
+            if i == 0:
+                self._check_genesis(replies[-1])
+            for n, reply in zip(chunk, replies[: len(chunk)], strict=True):
                 raw = reply.value()
                 if isinstance(raw, dict) and to_hash(raw.get("hash")) == self.ring[n]:
                     ancestor = n
@@ -439,7 +487,12 @@ class Follower:
             if ancestor is not None:
                 break
         if ancestor is None:
-            ancestor = (min(self.ring) - 1) if self.ring else old_head
+            if len(self.ring) >= RING_SIZE or not self.ring or min(self.ring) == 0:
+                # Nothing in common with a full memory of blocks (or down to the genesis): another chain
+                # under the same genesis (a dev node restarted from a genesis file). The old chain is gone.
+                raise ChainReplaced(self.genesis or "", f"no common block in the last {len(self.ring)}")
+            # Following started less than a ring ago: the fork is just below the first block we saw.
+            ancestor = min(self.ring) - 1
             log.warning(
                 "reorg deeper than the remembered blocks", extra={"chain": self.chain.name, "ring": len(self.ring)}
             )
@@ -456,6 +509,15 @@ class Follower:
                 self.chain.reorg_depth.observe(depth)
         if head.number > ancestor:
             await self._follow_to(client, head, after_reorg=True)
+
+
+class ChainReplaced(Exception):
+    """The endpoint serves another chain than the one followed."""
+
+    def __init__(self, genesis: str, reason: str) -> None:
+        super().__init__(reason)
+        self.genesis = genesis
+        self.reason = reason
 
 
 def _status(value: object) -> str:

@@ -2,8 +2,9 @@
 
 A tick asks for the latest, safe and finalized blocks, sync state, peers, fees and the txpool in a
 single JSON-RPC batch. The chain's leading endpoint also reads the watched accounts in the same batch
-and hands the latest block to the chain's follower. Methods a node lacks (-32601) are asked once,
-then marked unsupported and left out of later batches. Every failure is caught here: an endpoint that
+and hands the latest block to the chain's follower. Methods a node lacks (in any client's words, see
+rpc.is_unsupported) are asked once, then marked unsupported and left out of later batches until the
+endpoint's client changes. Every failure is caught here: an endpoint that
 is down, hangs or answers garbage only ever affects its own state.
 """
 
@@ -20,13 +21,13 @@ from typing import Any
 from exporters.blockchain.follow import Follower
 from exporters.blockchain.parse import Block, parse_block, parse_syncing, to_hash, to_int
 from exporters.blockchain.readings import ChainState, EndpointState, EndpointStats, Readings
-from exporters.blockchain.rpc import METHOD_NOT_FOUND, Call, Reply, RpcClient, RpcError, TransportError
+from exporters.blockchain.rpc import Call, Reply, RpcClient, RpcError, TransportError
 from exporters.config.blockchain import Endpoint, Network
 
 log = logging.getLogger(__name__)
 
 # Block tags that many L2s and older nodes refuse with "invalid params" rather than "method not found".
-_TAG_UNSUPPORTED = {METHOD_NOT_FOUND, -32602}
+INVALID_PARAMS = -32602
 # An untrusted endpoint (wrong chain id) is asked again this often, in case it was fixed.
 RECHECK_UNTRUSTED_SECONDS = 30.0
 
@@ -112,19 +113,15 @@ class EndpointPoller:
             self.state.ws_heads += 1
         self.wake.set()
 
-    def _ws_healthy(self) -> bool:
-        return self.state.ws_connected and time.monotonic() - self.last_ws_head < self.net.head_timeout
-
     def _next_delay(self) -> float:
         poll = self.net.poll_interval
         if self._failures:
             # Exponential backoff with jitter, capped so that a restarted node is noticed soon.
             cap = max(poll, min(30.0, 8 * poll))
             return float(min(cap, poll * 2 ** (self._failures - 1)) * random.uniform(0.8, 1.2))
-        if self._ws_healthy():
-            # Heads arrive over the subscription; polling is the fallback. Requests waiting to ride
-            # along (the newest block's contract receipts) still go out within a poll interval.
-            return poll if self.chain.follower.has_deferred else self.net.head_timeout
+        # A head pushed over ws wakes the poller early and restarts this wait; polling goes on at
+        # poll_interval all the same, since a frozen node keeps its websocket open and just stops talking:
+        # slower polls would see it down later than without ws.
         return poll
 
     def _labels(self) -> dict[str, str]:
@@ -157,13 +154,22 @@ class EndpointPoller:
         genesis = replies[2].value()
         version = replies[0].result if replies[0].error is None else None
         trusted = chain_id == self.net.chain_id
+        genesis_hash = to_hash(genesis.get("hash")) if isinstance(genesis, dict) else "unknown"
+        version_text = str(version)[:120] if version is not None else None
+        if self.genesis is not None and (genesis_hash, version_text) != (self.genesis, self.state.client_version):
+            # Another node (or another chain) behind the same URL: what it lacks must be learnt afresh.
+            log.info(
+                "endpoint's client changed, asking every method again",
+                extra={**self._labels(), "client_version": version_text},
+            )
+            self.client.forget_support()
         with self.store.lock:
             self.state.chain_id = chain_id
-            self.state.client_version = str(version)[:120] if version is not None else None
+            self.state.client_version = version_text
             self.state.trusted = trusted
             if not trusted:
                 self.state.up = False
-        self.genesis = to_hash(genesis.get("hash")) if isinstance(genesis, dict) else "unknown"
+        self.genesis = genesis_hash
         if not trusted:
             log.error(
                 "chain_id mismatch: endpoint not trusted",
@@ -176,7 +182,7 @@ class EndpointPoller:
     # ------------------------------------------------------------------ tick
 
     def _wanted(self, call: Call) -> bool:
-        return self.state.supported.get(call.name, True)
+        return self.client.supports(call.name)
 
     async def tick(self) -> None:
         leader = self.chain.leader()
@@ -217,26 +223,25 @@ class EndpointPoller:
             log.info("endpoint up", extra=self._labels())
             self._logged_down = False
         if self.chain.leader() is self and self.genesis is not None:
+            follower = self.chain.follower
+            restarts = follower.restarts
             try:
-                await self.chain.follower.advance(self.client, head, self.genesis)
+                await follower.advance(self.client, head, self.genesis)
             except (RpcError, ValueError) as exc:
                 # The endpoint answers; following failed on one block. The next tick resumes from the last one.
                 log.warning("following blocks failed", extra={**self._labels(), "err": str(exc)[:200]})
+            if follower.restarts != restarts:
+                # The follower found another chain behind this endpoint between two polls (a node restarted
+                # faster than a poll): it may be another client too.
+                await self.identify()
 
     def _note_support(self, answers: dict[str, Reply]) -> None:
-        for name, reply in answers.items():
-            err = reply.error
-            if name in self.state.supported or name == "eth_getBlockByNumber(latest)":
-                continue
-            unsupported = err is not None and (
-                err.code == METHOD_NOT_FOUND
-                or (name.endswith(("(safe)", "(finalized)")) and err.code in _TAG_UNSUPPORTED)
-            )
-            if unsupported:
-                log.info("method not supported, not asking again", extra={**self._labels(), "method": name})
-            with self.store.lock:
-                if unsupported or err is None:
-                    self.state.supported[name] = not unsupported
+        """Block tags a node refuses as invalid parameters are as good as missing methods; every other
+        answer already told the client what the endpoint supports."""
+        for name in ("eth_getBlockByNumber(safe)", "eth_getBlockByNumber(finalized)"):
+            reply = answers.get(name)
+            if reply is not None and reply.error is not None and reply.error.code == INVALID_PARAMS:
+                self.client.learn(name, False)
 
     @staticmethod
     def _get(answers: dict[str, Reply], name: str, parse: Callable[[Any], Any]) -> Any:

@@ -6,7 +6,9 @@ only for plain assignments and copies (never across an await or I/O), so a scrap
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -20,6 +22,8 @@ GAS_BOUNDS = HistogramBounds(
     (21_000, 30_000, 50_000, 75_000, 100_000, 150_000, 250_000, 500_000, 1e6, 2e6, 5e6, 1e7, 3e7)
 )
 REORG_DEPTH_BOUNDS = HistogramBounds(REORG_DEPTH_BUCKETS)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,12 +61,16 @@ class EndpointState:
 @dataclass
 class ChainState:
     name: str
+    min_peers: int | None = None  # from config: peers each node should have; None leaves it to the alert
     followed_number: int | None = None
     block_gas_used: int | None = None
     block_gas_limit: int | None = None
     block_transactions: int = 0
     blocks_processed: int = 0
     blocks_skipped: int = 0
+    blocks_without_activity: int = 0  # recorded without their watched-contract calls and events (unreadable)
+    chain_resets: int = 0  # another chain behind the endpoints: followed afresh
+    progressed_at: float = field(default_factory=time.time)  # when a block was last recorded (or the start)
     reorgs: int = 0
     reorg_depth: Histogram = field(default_factory=lambda: Histogram(REORG_DEPTH_BOUNDS))
     balances: dict[str, int] = field(default_factory=dict)  # account alias -> wei
@@ -96,3 +104,15 @@ class EndpointStats:
     def count_error(self, method: str, code: str) -> None:
         with self._lock:
             self._state.errors[(method, code)] += 1
+
+    def set_supported(self, method: str, supported: bool | None) -> None:
+        with self._lock:
+            if supported is None:
+                self._state.supported.pop(method, None)
+            else:
+                self._state.supported[method] = supported
+        if supported is False:  # once per endpoint and method until the endpoint's client changes
+            log.info(
+                "method not supported, not asking again",
+                extra={"chain": self._state.chain, "endpoint": self._state.name, "method": method},
+            )

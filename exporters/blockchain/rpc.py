@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,17 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 # Distinct error codes kept as label values per endpoint; more become "other" (a bad node could send any number).
 MAX_ERROR_CODES = 16
 METHOD_NOT_FOUND = -32601
+# How clients say "I have no such method": -32601 (the JSON-RPC spec: geth, anvil, reth), -32004 (Hardhat's
+# EDR: "Method X is not supported"), -32700 (ganache: "The method X does not exist/is not available"; it
+# cannot be a real parse error, the batch around it was parsed), or any code with such a message.
+UNSUPPORTED_CODES = frozenset({METHOD_NOT_FOUND, -32004, -32700})
+_UNSUPPORTED_MESSAGE = re.compile(
+    r"method\b.*\b(not found|not supported|not available|does not exist|not implemented)|"
+    r"\b(unsupported|unknown) method|method not found",
+    re.IGNORECASE,
+)
+# The `code` label of an "unsupported method" answer: kept apart from errors (see blockchain:rpc_errors:ratio).
+UNSUPPORTED = "unsupported"
 # HTTP answers with which proxies and gateways say "no batches here".
 _BATCH_REFUSED_STATUS = {400, 404, 405, 413, 415, 422, 501}
 
@@ -40,6 +52,15 @@ class RpcError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+    @property
+    def unsupported(self) -> bool:
+        """The node has no such method (said in any client's dialect)."""
+        return is_unsupported(self.code, self.message)
+
+
+def is_unsupported(code: int | None, message: str) -> bool:
+    return code in UNSUPPORTED_CODES or bool(_UNSUPPORTED_MESSAGE.search(message))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +90,9 @@ class RpcStats(Protocol):
 
     def count_error(self, method: str, code: str) -> None: ...
 
+    def set_supported(self, method: str, supported: bool | None) -> None:
+        """What the endpoint said about a method (None: forget, its client changed)."""
+
 
 class RpcClient:
     def __init__(self, url: str, headers: dict[str, str], timeout: float, stats: RpcStats) -> None:
@@ -77,6 +101,8 @@ class RpcClient:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.stats = stats
         self.batching = True  # until the endpoint refuses a batch
+        # Method -> whether the endpoint has it, learnt from every answer; kept until its client changes.
+        self.support: dict[str, bool] = {}
         self.round_trips = 0
         self._codes: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -92,6 +118,21 @@ class RpcClient:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+    def supports(self, method: str) -> bool:
+        """False once the endpoint said it has no such method: it is not asked again."""
+        return self.support.get(method, True)
+
+    def learn(self, method: str, supported: bool) -> None:
+        if self.support.get(method) is not supported:
+            self.support[method] = supported
+            self.stats.set_supported(method, supported)
+
+    def forget_support(self) -> None:
+        """The endpoint's client changed: every method may be there again."""
+        for method in self.support:
+            self.stats.set_supported(method, None)
+        self.support.clear()
 
     def _code_label(self, code: Any) -> str:
         label = str(code) if isinstance(code, int) and not isinstance(code, bool) else "invalid"
@@ -150,8 +191,15 @@ class RpcClient:
         if err is not None:
             code = err.get("code") if isinstance(err, dict) else None
             message = str(err.get("message", "")) if isinstance(err, dict) else str(err)
-            self.stats.count_error(call.name, self._code_label(code))
-            return Reply(error=RpcError(code if isinstance(code, int) else None, message[:200]))
+            error = RpcError(code if isinstance(code, int) and not isinstance(code, bool) else None, message[:200])
+            if error.unsupported:
+                self.stats.count_error(call.name, UNSUPPORTED)
+                self.learn(call.name, False)
+            else:
+                self.stats.count_error(call.name, self._code_label(code))
+            return Reply(error=error)
+        if call.name not in self.support:
+            self.learn(call.name, True)
         return Reply(result=entry.get("result"))
 
     async def call(self, method: str, *params: Any, label: str = "") -> Any:

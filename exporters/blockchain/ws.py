@@ -1,8 +1,8 @@
 """Optional newHeads subscription: a head pushed over websocket wakes the endpoint's poller at once.
 
 The subscription only triggers ticks (the batch still reads everything), so a missed or duplicated
-push costs nothing. It reconnects with jittered exponential backoff; while it is down or silent the
-poller polls at poll_interval.
+push costs nothing. Polling goes on at poll_interval regardless (liveness never depends on the socket);
+a lost subscription wakes the poller at once, and it reconnects with jittered exponential backoff.
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ async def follow_heads(poller: EndpointPoller, url: str) -> None:
             log.debug("newHeads subscription lost", extra={**labels, "err": str(exc)[:200]})
         finally:
             with poller.store.lock:
-                poller.state.ws_connected = False
+                was_connected, poller.state.ws_connected = poller.state.ws_connected, False
+            if was_connected:
+                poller.wake.set()  # a node killed closes its websocket first: poll it now, not at the next tick
         await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
         backoff = min(BACKOFF_MAX, backoff * 2)

@@ -234,6 +234,13 @@ class BlockchainFinalizedStalledAlert(Alert):
     window: Duration = Field(default=1800.0, gt=0)
 
 
+class BlockchainFollowerStalledAlert(Alert):
+    """The nodes report newer blocks but the exporter has recorded none for `stall`: nothing of the chain is counted."""
+
+    for_: Duration = Field(default=60.0, alias="for")
+    stall: Duration = Field(default=180.0, gt=0)
+
+
 class BlockchainBalanceLowAlert(Alert):
     """A watched account below this many native units (ether, POL...): it cannot pay for gas much longer."""
 
@@ -295,6 +302,7 @@ class Alerts(Strict):
     BlockchainReorgDeep: BlockchainReorgDeepAlert = BlockchainReorgDeepAlert()
     BlockchainNodeBehind: BlockchainNodeBehindAlert = BlockchainNodeBehindAlert()
     BlockchainFinalizedStalled: BlockchainFinalizedStalledAlert = BlockchainFinalizedStalledAlert()
+    BlockchainFollowerStalled: BlockchainFollowerStalledAlert = BlockchainFollowerStalledAlert()
     BlockchainBalanceLow: BlockchainBalanceLowAlert = BlockchainBalanceLowAlert()
     BlockchainTransactionsFailing: BlockchainTransactionsFailingAlert = BlockchainTransactionsFailingAlert()
 

@@ -97,19 +97,26 @@ class WatchedContractConfig(Strict):
         return v
 
 
+# Local development chains: anvil and Hardhat (31337), ganache and geth --dev (1337).
+DEV_CHAIN_IDS = frozenset({31337, 1337})
+
+
 class Network(Strict):
     name: Name
     chain_id: int = Field(gt=0)
     endpoints: list[Endpoint] = Field(min_length=1)
     poll_interval: Duration = Field(default=2.0, gt=0)
     request_timeout: Duration = Field(default=5.0, gt=0)
-    # With a ws_url, polling slows to this interval while heads arrive over the subscription,
-    # and resumes at poll_interval when none came for this long (default: 3 x poll_interval).
+    # With a ws_url, a subscription that delivered no head for twice this long is reconnected
+    # (default: 3 x poll_interval). Polling goes on at poll_interval either way.
     ws_head_timeout: Duration | None = Field(default=None, gt=0)
     # After a gap (exporter or node down) at most this many blocks are fetched; older ones are skipped and counted.
     max_catchup_blocks: int = Field(default=256, ge=1, le=100_000)
     accounts: list[WatchedAccountConfig] = []
     contracts: list[WatchedContractConfig] = []
+    # Peers each node should have (BlockchainPeersLow); 0 turns the alert off for the network. Unset: off for
+    # the dev chain ids (a lone dev node has no peers), the alert's own min_peers otherwise.
+    min_peers: int | None = Field(default=None, ge=0)
 
     @field_validator("endpoints")
     @classmethod
@@ -130,6 +137,13 @@ class Network(Strict):
         unique([c.alias for c in v], "contract aliases")
         unique([c.address.lower() for c in v], "contract addresses")
         return v
+
+    @property
+    def expected_min_peers(self) -> int | None:
+        """The network's minimum of peers, or None to leave it to the alert's default."""
+        if self.min_peers is None and self.chain_id in DEV_CHAIN_IDS:
+            return 0
+        return self.min_peers
 
     @property
     def head_timeout(self) -> float:

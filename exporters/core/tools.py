@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-# Where `scripts/setup` puts anvil; Debian's packages put the rest on PATH.
+# Where `scripts/setup` puts the npm tools (anvil, ganache, Hardhat); Debian's packages put the rest on PATH.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_HINTS = {
     "prometheus": "apt-get install -y --no-install-recommends prometheus (or run ./scripts/setup)",
@@ -18,6 +18,15 @@ INSTALL_HINTS = {
     "unshare": "apt-get install -y util-linux",
     "docker-compose": "apt-get install -y --no-install-recommends docker-compose",
     "anvil": "npm install --prefix .tools @foundry-rs/anvil-linux-amd64 (or run ./scripts/setup)",
+    "ganache": "npm install --prefix .tools ganache@7.9.2 (or run ./scripts/setup)",
+    "hardhat": "npm install --prefix .tools hardhat@2.29.1 (or run ./scripts/setup)",
+    "node": "apt-get install -y nodejs npm",
+}
+# npm tools in .tools/: anvil is a binary; ganache and Hardhat are scripts run with `node`.
+_LOCAL = {
+    "anvil": ".tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil",
+    "ganache": ".tools/node_modules/ganache/dist/node/cli.js",
+    "hardhat": ".tools/node_modules/hardhat/internal/cli/bootstrap.js",
 }
 
 
@@ -27,10 +36,12 @@ class ToolMissing(RuntimeError):
 
 def find_tool(name: str) -> str:
     """Absolute path of a tool, or ToolMissing saying how to install it."""
-    if name == "anvil":
-        local = REPO_ROOT / ".tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+    if name in _LOCAL:
+        local = REPO_ROOT / _LOCAL[name]
         if local.exists():
             return str(local)
+        if name != "anvil":  # a script in .tools/ only, never a global install of another version
+            raise ToolMissing(f"{name} is not installed: {INSTALL_HINTS[name]}")
     found = shutil.which(name)
     if found is None:
         raise ToolMissing(f"{name} is not installed: {INSTALL_HINTS.get(name, 'run ./scripts/setup')}")

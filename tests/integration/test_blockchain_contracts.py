@@ -216,6 +216,7 @@ def test_watched_calls_ride_along_with_the_next_tick_and_a_failed_receipt_is_ask
         assert get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels) == 1
         assert get(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 1
         assert sorted(proxy.failed.values()) == [2]
+        assert get(text, "blockchain_blocks_without_activity_total", chain="dev") == 0
         # Refused for good: after three tries the block is recorded without its activity, and the ones
         # behind it are not held up.
         proxy.receipt_failures = 1000
@@ -229,6 +230,7 @@ def test_watched_calls_ride_along_with_the_next_tick_and_a_failed_receipt_is_ask
             base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == last, 15, "the third claim"
         )
         assert get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels) == 2
+        assert get(text, "blockchain_blocks_without_activity_total", chain="dev") == 1  # counted, not silent
         assert sorted(proxy.failed.values()) == [2, 3]  # the refused one was asked exactly three times
         method_sets = list(proxy.method_sets)
     log = next(tmp_path.glob("blockchain-*.log")).read_text()

@@ -61,7 +61,7 @@ def test_head_timestamp_and_sync_delay_match_web3(
     # anvil has no net_peerCount: asked once, exported as unsupported, never asked again.
     assert get(text, "blockchain_rpc_method_supported", method="net_peerCount", **labels) == 0
     assert get(text, "blockchain_rpc_method_supported", method="eth_feeHistory", **labels) == 1
-    assert get(text, "blockchain_rpc_errors_total", method="net_peerCount", code="-32601", **labels) == 1
+    assert get(text, "blockchain_rpc_errors_total", method="net_peerCount", code="unsupported", **labels) == 1
     assert get(text, "blockchain_peers", **labels) is None
     # The delay is computed at scrape time: with the head held still it keeps growing.
     time.sleep(1.1)

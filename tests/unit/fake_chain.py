@@ -38,6 +38,14 @@ GAS_PRICE = 9
 SAFE_DEPTH, FINALIZED_DEPTH = 2, 4
 # A code geth and most providers use for "cannot serve this right now" (header not found, rate limits).
 SERVER_ERROR = -32000
+# How each client answers a method it lacks: code and message. Providers behind gateways often use
+# -32000 with such a message.
+UNSUPPORTED_DIALECTS = {
+    "anvil": (METHOD_NOT_FOUND, "Method not found"),
+    "ganache": (-32700, "The method {method} does not exist/is not available"),
+    "hardhat": (-32004, "Method {method} is not supported"),
+    "gateway": (SERVER_ERROR, "method {method} not supported on this endpoint"),
+}
 
 # The platform contract the tests watch: two state-changing functions, a view, two events.
 REGISTRY = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
@@ -183,6 +191,7 @@ class FakeChain:
         self.nonces: dict[str, int] = {}
         # Methods answered "method not found"; (method, first parameter) -> how many more answers are refused.
         self.unsupported: set[str] = set()
+        self.dialect = "anvil"  # of UNSUPPORTED_DIALECTS: how a method in `unsupported` is refused
         self.refusals: dict[tuple[str, str], int] = {}
         # The methods of each HTTP request, in the order they arrived (one list per round trip).
         self.requests: list[list[str]] = []
@@ -213,7 +222,7 @@ class FakeChain:
         number = parent.number + 1 if parent else 0
         block = Block(
             number=number,
-            hash=_hash("block", number, self._branch),
+            hash=_hash("block", number, self._branch if number else self._branch // 1000),
             parent_hash=parent.hash if parent else "0x" + "00" * 32,
             timestamp=1_700_000_000 + 12 * number,
             txs=txs,
@@ -227,6 +236,16 @@ class FakeChain:
     def grow(self, blocks: int, transfers: int = 0) -> None:
         for _ in range(blocks):
             self.mine(*(self.transfer() for _ in range(transfers)))
+
+    def restart(self, head: int, same_genesis: bool = False) -> None:
+        """Another chain on the same port, as a restarted dev node: blocks 0..head of their own (with the
+        old genesis when `same_genesis`, as a node started from a fixed genesis file)."""
+        genesis = self.canonical[0]
+        self._branch += 1000
+        self.canonical = [genesis] if same_genesis else []
+        if not same_genesis:
+            self.mine()
+        self.grow(head, transfers=1)
 
     def reorg(self, depth: int, length: int, transfers: int = 1) -> None:
         """Replace the top `depth` blocks by `length` blocks of another branch (other hashes from the fork on)."""
@@ -246,7 +265,8 @@ class FakeChain:
                 raise RpcFault(SERVER_ERROR, "header not found")
             handler = self._handlers.get(method)
             if handler is None or method in self.unsupported:
-                raise RpcFault(METHOD_NOT_FOUND, f"the method {method} does not exist/is not available")
+                code, message = UNSUPPORTED_DIALECTS[self.dialect]
+                raise RpcFault(code, message.format(method=method))
             reply["result"] = handler(*params)
         except RpcFault as fault:
             reply["error"] = {"code": fault.code, "message": fault.message}

@@ -171,3 +171,17 @@ def test_contract_aliases_and_addresses_unique(tmp_path: Path) -> None:
     assert problems(network(contracts=[c, {**c, "alias": "other"}])) == [
         "blockchain.networks[0].contracts: contract addresses must be unique, repeated: " + ADDR
     ]
+
+
+def test_min_peers_is_off_on_dev_chains_unless_set() -> None:
+    nets = load(
+        network(name="anvil", chain_id=31337),
+        network(name="ganache", chain_id=1337),
+        network(name="main", chain_id=1),
+        network(name="poly", chain_id=137, min_peers=8),
+        network(name="devpeers", chain_id=31337, min_peers=2),
+    )
+    assert [n.expected_min_peers for n in nets] == [0, 0, None, 8, 2]
+    assert problems(network(min_peers=-1)) == [
+        "blockchain.networks[0].min_peers: Input should be greater than or equal to 0"
+    ]

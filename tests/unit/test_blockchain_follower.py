@@ -14,7 +14,7 @@ import pytest
 
 from exporters.config.blockchain import REORG_DEPTH_BUCKETS
 from exporters.core.metrics import Histogram
-from tests.unit.fake_chain import SERVER_ERROR, FakeChain, FakeNode, PolledNetwork
+from tests.unit.fake_chain import SERVER_ERROR, UNSUPPORTED_DIALECTS, FakeChain, FakeNode, PolledNetwork
 
 
 def cumulative(histogram: Histogram) -> dict[str, float]:
@@ -50,6 +50,10 @@ def test_watched_calls_ride_along_in_the_next_tick(tmp_path: Path) -> None:
         chain = FakeChain(head=10)
         async with PolledNetwork(FakeNode(chain), tmp_path, watch_registry=True) as net:
             await net.step()
+            # Before any call, every label set is there at 0: functions, plain transfers and unknown calldata.
+            ops = ("register", "verify", "transfer", "unknown")
+            assert net.state.transactions == {("registry", op, st): 0 for op in ops for st in ("success", "failed")}
+            assert {k: sum(h.counts) for k, h in net.state.gas_used.items()} == {("registry", op): 0 for op in ops}
             chain.mine(chain.call("register"), chain.call("verify", status=0, gas_used=30_000), chain.transfer())
             await net.step()
             # Block 11 waits for its receipts, which travel in the next tick's batch.
@@ -62,6 +66,7 @@ def test_watched_calls_ride_along_in_the_next_tick(tmp_path: Path) -> None:
                 ("registry", "register", "failed"): 0,
                 ("registry", "verify", "success"): 0,
                 ("registry", "verify", "failed"): 1,
+                **{("registry", op, status): 0 for op in ("transfer", "unknown") for status in ("success", "failed")},
             }
             assert net.state.events == {("registry", "Registered"): 1, ("registry", "Verified"): 0}
             register_gas = net.state.gas_used[("registry", "register")]
@@ -109,10 +114,14 @@ def test_a_gap_is_caught_up_in_batches_and_the_blocks_beyond_max_catchup_are_ski
     asyncio.run(scenario())
 
 
-def test_catching_up_without_eth_get_block_receipts_reads_full_blocks_and_asks_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dialect", sorted(UNSUPPORTED_DIALECTS))
+def test_catching_up_without_eth_get_block_receipts_reads_full_blocks_and_asks_once(
+    tmp_path: Path, dialect: str
+) -> None:
     async def scenario() -> None:
         chain = FakeChain(head=10)
         chain.unsupported.add("eth_getBlockReceipts")
+        chain.dialect = dialect
         async with PolledNetwork(FakeNode(chain), tmp_path, watch_registry=True) as net:
             await net.step()
             for _ in range(2):  # two gaps: the first finds the method missing, the second does not ask
@@ -123,9 +132,9 @@ def test_catching_up_without_eth_get_block_receipts_reads_full_blocks_and_asks_o
             assert net.state.followed_number == 30
             assert net.state.transactions[("registry", "register", "success")] == 2
             assert net.state.events[("registry", "Registered")] == 2
-            assert net.follower.block_receipts is False
+            assert net.endpoint.supported["eth_getBlockReceipts"] is False
             assert sum("eth_getBlockReceipts" in r for r in chain.requests) == 1
-            assert net.error_count("eth_getBlockReceipts", "-32601") == 9  # each entry of that one batch
+            assert net.error_count("eth_getBlockReceipts", "unsupported") == 9  # each entry of that one batch
 
     asyncio.run(scenario())
 
@@ -181,5 +190,44 @@ def test_a_receipt_refused_twice_is_counted_once_and_later_blocks_wait_for_it(tm
             assert chain.asked("eth_getTransactionReceipt") == 3
             assert net.error_count("eth_getTransactionReceipt", str(SERVER_ERROR)) == 2
             assert net.round_trips == 2 + 5
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("old_head", "new_head", "same_genesis"),
+    [(20, 3, False), (20, 25, False), (20, 3, True), (300, 5, False), (300, 5, True), (300, 310, True)],
+    ids=[
+        "new-genesis-below",
+        "new-genesis-above",
+        "same-genesis-below",
+        "old-chain-beyond-the-ring",
+        "same-genesis-beyond-the-ring",
+        "same-genesis-longer-nothing-in-common",
+    ],
+)
+def test_a_node_restarted_between_two_ticks_is_followed_afresh_not_reported_as_a_reorg(
+    tmp_path: Path, old_head: int, new_head: int, same_genesis: bool
+) -> None:
+    async def scenario() -> None:
+        chain = FakeChain(head=10)
+        async with PolledNetwork(FakeNode(chain), tmp_path, watch_registry=True, max_catchup_blocks=1000) as net:
+            await net.step()
+            chain.grow(old_head - 10, transfers=1)
+            await net.step(2)
+            assert (net.state.followed_number, net.state.chain_resets) == (old_head, 0)
+            processed = net.state.blocks_processed
+            chain.restart(new_head, same_genesis=same_genesis)  # faster than a poll: the endpoint never failed
+            chain.mine(chain.call("register"))
+            await net.step(2)
+            assert (net.state.chain_resets, net.state.reorgs, net.state.blocks_skipped) == (1, 0, 0)
+            # The new chain is followed from its start: every block of it counted, its call too.
+            assert net.state.followed_number == new_head + 1
+            assert net.state.blocks_processed - processed == new_head + 1
+            assert net.state.transactions[("registry", "register", "success")] == 1
+            assert chain.asked("web3_clientVersion") == 2  # identified again: it may be another client now
+            chain.grow(2, transfers=1)
+            await net.step(2)
+            assert (net.state.followed_number, net.state.chain_resets, net.state.reorgs) == (new_head + 3, 1, 0)
 
     asyncio.run(scenario())

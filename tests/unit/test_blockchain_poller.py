@@ -7,9 +7,20 @@ endpoint's and the chain's readings, the state the collectors expose.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
-from tests.unit.fake_chain import BASE_FEE, CHAIN_ID, GAS_PRICE, FakeChain, FakeNode, PolledNetwork
+import pytest
+
+from tests.unit.fake_chain import (
+    BASE_FEE,
+    CHAIN_ID,
+    GAS_PRICE,
+    UNSUPPORTED_DIALECTS,
+    FakeChain,
+    FakeNode,
+    PolledNetwork,
+)
 
 TREASURY = "0x" + "7e" * 20
 
@@ -41,28 +52,64 @@ def test_a_tick_reads_head_fees_sync_and_accounts_in_one_batch(tmp_path: Path) -
     asyncio.run(scenario())
 
 
-def test_a_method_not_found_is_marked_unsupported_and_not_asked_again(tmp_path: Path) -> None:
+ANSWERED = {  # what a tick and identify ask, all answered
+    "web3_clientVersion", "eth_chainId", "eth_getBlockByNumber(genesis)", "eth_getBlockByNumber(latest)",
+    "eth_getBlockByNumber(safe)", "eth_getBlockByNumber(finalized)", "eth_syncing", "eth_feeHistory",
+    "eth_maxPriorityFeePerGas", "eth_gasPrice",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("dialect", sorted(UNSUPPORTED_DIALECTS))
+def test_a_missing_method_is_marked_unsupported_logged_once_and_not_asked_again(
+    tmp_path: Path, dialect: str, caplog: pytest.LogCaptureFixture
+) -> None:
     async def scenario() -> None:
         chain = FakeChain(head=10)
         chain.unsupported |= {"net_peerCount", "txpool_status"}
+        chain.dialect = dialect
         async with PolledNetwork(FakeNode(chain), tmp_path) as net:
             await net.step(3)
             ep = net.endpoint
             assert (chain.asked("net_peerCount"), chain.asked("txpool_status")) == (1, 1)
             assert chain.asked("eth_gasPrice") == 3
-            assert ep.supported == {
-                "eth_getBlockByNumber(safe)": True,
-                "eth_getBlockByNumber(finalized)": True,
-                "eth_syncing": True,
-                "net_peerCount": False,
-                "eth_feeHistory": True,
-                "eth_maxPriorityFeePerGas": True,
-                "eth_gasPrice": True,
-                "txpool_status": False,
-            }
-            assert ep.errors == {("net_peerCount", "-32601"): 1, ("txpool_status", "-32601"): 1}
+            assert ep.supported == {**dict.fromkeys(ANSWERED, True), "net_peerCount": False, "txpool_status": False}
+            # Counted apart from errors, so the error ratio of a healthy node stays 0.
+            assert ep.errors == {("net_peerCount", "unsupported"): 1, ("txpool_status", "unsupported"): 1}
             # The rest of the batch is unaffected; what the node lacks is unknown, not zero.
             assert (ep.up, ep.peers, ep.txpool, ep.gas_price) == (True, None, {}, GAS_PRICE)
+            logged = [str(r.__dict__.get("method")) for r in caplog.records if r.getMessage().startswith("method not")]
+            assert sorted(logged) == ["net_peerCount", "txpool_status"]
+
+            # The node goes away and comes back as the same client: nothing is asked again, nor logged.
+            await net.node.stop()
+            await net.step()
+            await net.node.start()
+            await net.step(2)
+            assert (chain.asked("net_peerCount"), chain.asked("txpool_status"), ep.up) == (1, 1, True)
+            # Another client behind the same URL: every method is tried once more, and logged once more.
+            chain.client_version = "fake-node/v2.0.0"
+            await net.node.stop()
+            await net.step()
+            await net.node.start()
+            await net.step(2)
+            assert (chain.asked("net_peerCount"), chain.asked("txpool_status")) == (2, 2)
+            assert (ep.supported["net_peerCount"], ep.supported["txpool_status"]) == (False, False)
+            assert len([r for r in caplog.records if r.getMessage().startswith("method not")]) == 4
+
+    caplog.set_level(logging.INFO, logger="exporters.blockchain")
+    asyncio.run(scenario())
+
+
+def test_a_server_error_is_an_error_not_a_missing_method(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        chain = FakeChain(head=10)
+        chain.refusals[("txpool_status", "")] = 2
+        async with PolledNetwork(FakeNode(chain), tmp_path) as net:
+            await net.step(3)
+            assert chain.asked("txpool_status") == 3
+            assert net.endpoint.supported["txpool_status"] is True
+            assert net.endpoint.errors == {("txpool_status", "-32000"): 2}
+            assert net.endpoint.txpool == {"pending": 3, "queued": 1}
 
     asyncio.run(scenario())
 
