@@ -148,8 +148,9 @@ def _run_exporter(row: ExporterRow, args: argparse.Namespace, config: Config) ->
     exporter = row.load().from_args(getattr(config, row.section), args)
     if args.runtime_metrics:
         exporter.enable_runtime_metrics()
-    address = args.listen_address or getattr(config.exporters, row.name).listen_address
-    asyncio.run(serve(exporter, address, web))
+    listen = getattr(config.exporters, row.name)
+    address = args.listen_address or listen.listen_address
+    asyncio.run(serve(exporter, address, web, listen.http))
     return 0
 
 

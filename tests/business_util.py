@@ -42,6 +42,8 @@ def start_business(
     business: dict[str, Any] | None = None,
     name: str = "business",
     extra: Sequence[str] = (),
+    scheme: str = "http",
+    **wait_kwargs: Any,
 ) -> Business:
     port = free_port()
     store = tmp_path / f"{name}.sqlite"
@@ -58,6 +60,6 @@ def start_business(
         log_path=tmp_path / f"{name}.log",
     )
     procs.append(proc)
-    url = f"http://127.0.0.1:{port}"
-    proc.wait_http(f"{url}/-/ready")
+    url = f"{scheme}://127.0.0.1:{port}"
+    proc.wait_http(f"{url}/-/ready", **wait_kwargs)
     return Business(url, proc, cfg, store)

@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client.metrics_core import Metric
 
 from exporters.business.aggregates import Aggregates
+from exporters.business.body import json_error_message, read_body
 from exporters.business.events import EventParser, Rejection
 from exporters.business.openapi import openapi_document
 from exporters.business.ratelimit import EventRateLimit
@@ -72,6 +73,8 @@ class _SelfMetrics:
 
 class BusinessExporter(Exporter[BusinessConfig]):
     name = "business"
+    # The ingest API takes the bearer token; /metrics and the rest take web-config basic auth when set.
+    own_auth_prefix = "/api/v1/"
 
     def __init__(self, config: BusinessConfig) -> None:
         super().__init__(config)
@@ -123,6 +126,7 @@ class BusinessExporter(Exporter[BusinessConfig]):
 
     def _reject(self, rejection: Rejection) -> web.Response:
         self.rejections[rejection.reason] += 1
+        log.info("event request refused", extra={"status": rejection.status, "reason": rejection.reason})
         response = _json(rejection.status, rejection.body())
         if rejection.retry_after is not None:
             response.headers["Retry-After"] = rejection.retry_after
@@ -130,27 +134,23 @@ class BusinessExporter(Exporter[BusinessConfig]):
 
     async def post_events(self, request: web.Request) -> web.Response:
         try:
-            self._authorize(request)
+            self._authorize(request)  # before a byte of the body is read
+            if "Content-Type" not in request.headers:
+                raise Rejection(
+                    415, "unsupported_media_type", "the Content-Type header is missing; send application/json"
+                )
             if request.content_type != "application/json":
                 raise Rejection(
                     415,
                     "unsupported_media_type",
-                    f"Content-Type must be application/json, not {request.content_type!r}",
+                    f"Content-Type must be application/json, not {request.content_type[:64]!r}",
                 )
-            limit = self.config.limits.max_body_size
-            if request.content_length is not None and request.content_length > limit:
-                raise Rejection(413, "body_too_large", f"the body is larger than {limit} bytes")
-            chunks, size = [], 0
-            async for chunk in request.content.iter_chunked(65536):
-                size += len(chunk)
-                if size > limit:  # a chunked body has no Content-Length to check up front
-                    raise Rejection(413, "body_too_large", f"the body is larger than {limit} bytes")
-                chunks.append(chunk)
-            raw = b"".join(chunks)
+            limits = self.config.limits
+            raw = await read_body(request, limits.max_body_size, limits.body_timeout)
             try:
                 body = orjson.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise Rejection(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+            except orjson.JSONDecodeError as exc:
+                raise Rejection(400, "bad_json", json_error_message(raw, exc)) from None
             events = self.parser.parse_body(body, time.time())
             if self.rate_limit is not None and (wait := self.rate_limit.admit(len(events))):
                 raise Rejection(

@@ -28,6 +28,7 @@ from exporters import __version__
 from exporters.core.collect import BuildInfo
 from exporters.core.exporter_table import exporter_row
 from exporters.core.exposition import encode_openmetrics, encode_text, negotiate
+from exporters.core.httplimits import AuthFailureThrottle, HTTPLimits
 from exporters.core.types import split_listen_address
 from exporters.core.webconfig import BasicAuthChecker, WebConfig, build_ssl_context
 
@@ -62,6 +63,10 @@ class Exporter(Generic[ConfigT]):
     @property
     def title(self) -> str:
         return exporter_row(self.name).title
+
+    # Routes under this prefix authenticate themselves (the business ingest token) instead of
+    # web-config basic auth; every other route takes basic auth when basic_auth_users is set.
+    own_auth_prefix: str | None = None
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -143,13 +148,21 @@ def _scrape_timeout(header: str | None) -> float:
     return max(0.5, value - 0.25)
 
 
-def _auth_middleware(checker: BasicAuthChecker) -> Callable[..., Awaitable[web.StreamResponse]]:
+def _auth_middleware(
+    checker: BasicAuthChecker, throttle: AuthFailureThrottle, own_auth_prefix: str | None
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     challenge = {"WWW-Authenticate": 'Basic realm="alismon", charset="UTF-8"'}
+    # bcrypt runs here, not in the default pool: wrong passwords queue behind each other only.
+    bcrypt_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
 
     @web.middleware
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
+        # Matched routes, not the raw path: "/api/v1/../metrics" resolves to /metrics and is guarded.
+        route = request.match_info.route.resource
+        if own_auth_prefix and route is not None and route.canonical.startswith(own_auth_prefix):
+            return await handler(request)  # the exporter authenticates its API itself (the ingest token)
         header = request.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "basic":
@@ -158,8 +171,19 @@ def _auth_middleware(checker: BasicAuthChecker) -> Callable[..., Awaitable[web.S
             except (binascii.Error, UnicodeDecodeError):
                 sep = ""
             if sep:
-                allowed: bool = await asyncio.to_thread(checker.check, user, password)
-                if allowed:
+                if checker.cached(user, password):
+                    return await handler(request)
+                address = request.remote or "unknown"
+                wait = throttle.take(address)
+                if wait:
+                    return web.Response(
+                        status=429,
+                        text=f"Too many failed logins from {address}; retry in {wait}s\n",
+                        headers={"Retry-After": str(wait)},
+                    )
+                loop = asyncio.get_running_loop()
+                if await loop.run_in_executor(bcrypt_pool, checker.check, user, password):
+                    throttle.refund(address)
                     return await handler(request)
         return web.Response(status=401, text="Unauthorized\n", headers=challenge)
 
@@ -187,13 +211,15 @@ def _landing_page(exporter: Exporter[Any], extra_links: list[tuple[str, str]]) -
     )
 
 
-def build_app(exporter: Exporter[Any], web_config: WebConfig) -> web.Application:
+def build_app(exporter: Exporter[Any], web_config: WebConfig, limits: HTTPLimits | None = None) -> web.Application:
+    limits = limits or HTTPLimits()
     middlewares = []
     checker = BasicAuthChecker(web_config.basic_auth_users)
     if web_config.http_server_config.headers:
         middlewares.append(_headers_middleware(web_config.http_server_config.headers))
     if checker.enabled:
-        middlewares.append(_auth_middleware(checker))
+        throttle = AuthFailureThrottle(limits.max_auth_failures_per_minute)
+        middlewares.append(_auth_middleware(checker, throttle, exporter.own_auth_prefix))
     app = web.Application(middlewares=middlewares, client_max_size=16 * 1024 * 1024)
     metrics = MetricsEndpoint(exporter.registry, inline=exporter.collect_inline)
     app["metrics"] = metrics
@@ -234,24 +260,55 @@ def build_app(exporter: Exporter[Any], web_config: WebConfig) -> web.Application
     return app
 
 
-async def serve(exporter: Exporter[Any], listen_address: str, web_config: WebConfig) -> None:
+class _Refused(asyncio.Protocol):
+    """A connection past max_connections: closed as soon as it is made."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+async def serve(
+    exporter: Exporter[Any], listen_address: str, web_config: WebConfig, limits: HTTPLimits | None = None
+) -> None:
     """Serve until SIGTERM or SIGINT, then stop accepting, finish in-flight requests and clean up."""
-    app = build_app(exporter, web_config)
+    limits = limits or HTTPLimits()
+    app = build_app(exporter, web_config, limits)
     host, port = split_listen_address(listen_address)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=5.0,
+        # Bodies reach the handlers as sent: nothing is decompressed before a handler has checked
+        # auth and size (the ingest API decompresses itself, bounded); the others never read one.
+        auto_decompress=False,
+        # An unread body (a refused request) is drained this long, raw, then the connection closes.
+        lingering_time=limits.lingering_timeout,
+        keepalive_timeout=limits.idle_timeout,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=build_ssl_context(web_config), reuse_address=True)
+    server = runner.server
+    assert server is not None
+
+    def protocol() -> asyncio.BaseProtocol:
+        if len(server.connections) >= limits.max_connections:
+            return _Refused()
+        return server()
+
+    loop = asyncio.get_running_loop()
     try:
-        await site.start()
+        listener = await loop.create_server(
+            protocol, host, port, ssl=build_ssl_context(web_config), reuse_address=True, backlog=128
+        )
     except OSError as exc:
         await runner.cleanup()
         raise OSError(f"cannot listen on {listen_address}: {exc.strerror}") from None
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     scheme = "https" if web_config.tls_server_config else "http"
     log.info("listening", extra={"exporter": exporter.name, "address": f"{scheme}://{listen_address}"})
     await stop.wait()
     log.info("shutting down", extra={"exporter": exporter.name})
+    listener.close()
     await runner.cleanup()
