@@ -4,7 +4,7 @@ custom collector (STYLE.md: about 10x cheaper than client_python's labels().inc(
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -71,7 +71,7 @@ def apply_group(
     events: list[Event],
     labels: tuple[str, ...],
     fams: list[EventFamily],
-    read: dict[Key, Value],
+    read: Mapping[Key, Value],
     write: dict[Key, Value],
 ) -> None:
     """Fold events of one type and label set into `write`, copying entries from `read` on first

@@ -54,6 +54,14 @@ def _number(raw: Any, index: int, field: str) -> float:
     return float(raw)
 
 
+def lowest_value(spec: EventType) -> float:
+    """The smallest value an event of this type may carry: 0 (increments, and observations of a
+    histogram whose buckets are all positive: a negative one would make its `_sum` go down, so
+    rate() over it is wrong), or no bound for a histogram that declares negative buckets."""
+    buckets = spec.histogram_buckets
+    return -math.inf if buckets and buckets[0] < 0 else 0.0
+
+
 def parse_event(raw: Any, index: int, config: BusinessConfig, now: float) -> Event:
     if not isinstance(raw, dict):
         raise _invalid(index, "(event)", "must be a JSON object")
@@ -98,6 +106,14 @@ def parse_event(raw: Any, index: int, config: BusinessConfig, now: float) -> Eve
         value = _number(raw["value"], index, "value")
         if not observed and value < 0:
             raise _invalid(index, "value", "a counter increment cannot be negative", "invalid_value")
+        if observed and value < lowest_value(spec):
+            raise _invalid(
+                index,
+                "value",
+                f"{value!r} is below zero and {kind}'s buckets start at {spec.histogram_buckets[0]!r}: "
+                "an observation must be in the histogram's range",
+                "invalid_value",
+            )
     elif observed:
         raise _invalid(index, "value", f"is required: {kind} observes a value", "invalid_value")
     else:
@@ -129,6 +145,7 @@ class EventParser:
         self._observed = {
             name: spec.kind == "histogram" or spec.observe is not None for name, spec in config.events.items()
         }
+        self._lowest = {name: lowest_value(spec) for name, spec in config.events.items()}
         self._labels: dict[tuple[str, tuple[tuple[str, Any], ...]], tuple[str, ...]] = {}
         self._max_batch = config.limits.max_batch_events
         self._max_skew = config.limits.max_clock_skew
@@ -173,7 +190,7 @@ class EventParser:
                 return None
             value = 1.0
         elif type(value) is float or type(value) is int:
-            if not math.isfinite(value) or (value < 0 and not self._observed[kind]):
+            if not math.isfinite(value) or value < self._lowest[kind]:
                 return None
             value = float(value)
         else:

@@ -217,8 +217,17 @@ class EventStore:
         for key, values in adds.items():
             staged_labels.setdefault(key, set()).update(values)
         families, series = self.aggregates.families, self.aggregates.series
+        # Folded apart first: a batch whose sums overflow is refused whole, staging nothing of it.
+        folded: dict[Key, Value] = {}
+        current = collections.ChainMap(staged, series)
         for (kind, labels), events in groups.items():
-            apply_group(events, labels, families[kind], series, staged)
+            apply_group(events, labels, families[kind], current, folded)
+        for series_key, folded_value in folded.items():
+            if not math.isfinite(folded_value.sum if isinstance(folded_value, Histogram) else folded_value):
+                metric, labels = series_key
+                kind = next(k for k, fams in families.items() if any(f.metric == metric for f in fams))
+                raise _overflow(batch.events, groups[(kind, labels)], metric, current.get(series_key))
+        staged.update(folded)
         staged_ids.update(dict.fromkeys(new_ids, now))
         return Outcome(len(fresh), len(batch.events) - len(fresh))
 
@@ -302,6 +311,26 @@ class EventStore:
 
     def label_counts(self) -> dict[tuple[str, str], int]:
         return {key: len(values) for key, values in self._labels.items()}
+
+
+def _overflow(events: list[Event], series_events: list[Event], metric: str, before: Value | None) -> Rejection:
+    """The refusal naming the first event whose value takes a series (or a histogram's sum) past a float."""
+    total = before.sum if isinstance(before, Histogram) else (before or 0.0)
+    group = {id(e) for e in series_events}
+    index = 0
+    for index, event in enumerate(events):
+        if id(event) in group:
+            total += event.value
+            if not math.isfinite(total):
+                break
+    return Rejection(
+        422,
+        "value_overflow",
+        f"event {index}: value: {events[index].value!r} would take {metric} past the largest number a sample "
+        "can hold; the batch was not counted",
+        index,
+        "value",
+    )
 
 
 # How a series is stored (the `value` column, JSON): a counter or gauge as its float, a histogram
