@@ -318,10 +318,11 @@ def _overflow(events: list[Event], series_events: list[Event], metric: str, befo
     total = before.sum if isinstance(before, Histogram) else (before or 0.0)
     group = {id(e) for e in series_events}
     index = 0
-    for index, event in enumerate(events):
+    for position, event in enumerate(events):
         if id(event) in group:
             total += event.value
             if not math.isfinite(total):
+                index = position
                 break
     return Rejection(
         422,
