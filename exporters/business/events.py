@@ -48,6 +48,16 @@ def _invalid(index: int, field: str, message: str, reason: str = "invalid_event"
     return Rejection(422, reason, f"event {index}: {field}: {message}", index, field)
 
 
+def _short(text: str, limit: int = 64) -> str:
+    """A client's string echoed in a message: a megabyte of it helps nobody."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", list: "an array", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
+
+
 def _number(raw: Any, index: int, field: str) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
         raise _invalid(index, field, "must be a finite number", "invalid_value")
@@ -66,14 +76,19 @@ def parse_event(raw: Any, index: int, config: BusinessConfig, now: float) -> Eve
     if not isinstance(raw, dict):
         raise _invalid(index, "(event)", "must be a JSON object")
     if not _FIELDS.issuperset(raw):
-        raise _invalid(index, sorted(set(raw) - _FIELDS)[0], "unknown field")
+        raise _invalid(
+            index, _short(sorted(set(raw) - _FIELDS)[0]), f"unknown field (known: {', '.join(sorted(_FIELDS))})"
+        )
     kind = raw.get("type")
     if not isinstance(kind, str):
         raise _invalid(index, "type", "is required and must be a string")
     spec: EventType | None = config.events.get(kind)
     if spec is None:
         raise _invalid(
-            index, "type", f"unknown event type {kind!r} (known: {', '.join(sorted(config.events))})", "unknown_type"
+            index,
+            "type",
+            f"unknown event type {_short(kind)!r} (known: {', '.join(sorted(config.events))})",
+            "unknown_type",
         )
     labels = raw.get("labels", {})
     if not isinstance(labels, dict):
@@ -82,15 +97,17 @@ def parse_event(raw: Any, index: int, config: BusinessConfig, now: float) -> Eve
         if name not in spec.labels:
             raise _invalid(
                 index,
-                f"labels.{name}",
+                f"labels.{_short(name)}",
                 f"unknown label for {kind} (declared: {', '.join(spec.labels)})",
                 "unknown_label",
             )
     values = []
     for name, rule in spec.labels.items():
         value = labels.get(name)
-        if not isinstance(value, str) or value == "":
+        if value is None or value == "":
             raise _invalid(index, f"labels.{name}", "is required and must be a non-empty string", "missing_label")
+        if not isinstance(value, str):
+            raise _invalid(index, f"labels.{name}", f"must be a string, not {_json_type(value)}", "invalid_label_value")
         if len(value) > config.limits.max_label_value_length:
             raise _invalid(
                 index,

@@ -7,7 +7,7 @@ import collections
 import hmac
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -24,7 +24,7 @@ from exporters.business.store import EventStore
 from exporters.config.business import BusinessConfig
 from exporters.core.collect import TimedCollectors
 from exporters.core.errors import ConfigError
-from exporters.core.http import Exporter
+from exporters.core.http import Exporter, http_error_reason
 from exporters.core.metrics import MetricFamily
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,11 @@ class BusinessExporter(Exporter[BusinessConfig]):
         await self.sql.stop()
         await asyncio.to_thread(self.store.close)
 
+    def client_error(self, reason: str) -> None:
+        self.rejections[reason] += 1
+
     def add_routes(self, app: web.Application) -> None:
+        app.middlewares.append(self._api_errors)
         app.router.add_post(EVENTS_PATH, self.post_events)
         document = openapi_document(self.config)
 
@@ -123,6 +127,19 @@ class BusinessExporter(Exporter[BusinessConfig]):
 
         app.router.add_get("/api/v1/openapi.json", openapi)
         app["landing_links"].append(("/api/v1/openapi.json", "Ingest API (OpenAPI)"))
+
+    @web.middleware
+    async def _api_errors(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """aiohttp's own refusals on the API's paths (unknown path, wrong method) in the API's JSON shape."""
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if not request.path.startswith(self.own_auth_prefix) or exc.status < 400:
+                raise
+            reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, http_error_reason(exc.status))
+            return self._reject(Rejection(exc.status, reason, f"{request.method} {request.path[:100]}: {exc.reason}"))
 
     def _reject(self, rejection: Rejection) -> web.Response:
         self.rejections[rejection.reason] += 1

@@ -21,6 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, Self, TypeVar
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
@@ -90,6 +93,9 @@ class Exporter(Generic[ConfigT]):
 
     def ready(self) -> bool:
         return True
+
+    def client_error(self, reason: str) -> None:
+        """A request the HTTP server refused before any handler saw it (broken framing, huge headers)."""
 
     def add_routes(self, app: web.Application) -> None:
         """Extra endpoints (the business ingest API); none by default."""
@@ -260,6 +266,45 @@ def build_app(exporter: Exporter[Any], web_config: WebConfig, limits: HTTPLimits
     return app
 
 
+_HTTP_ERROR_REASONS = {413: "body_too_large", 431: "headers_too_large"}
+
+
+def http_error_reason(status: int) -> str:
+    return _HTTP_ERROR_REASONS.get(status, "bad_request")
+
+
+def _describe(exc: BaseException | None, fallback: str | None) -> str:
+    """The first meaningful line of an HTTP parse error (aiohttp's text ends in a caret line)."""
+    text = (getattr(exc, "message", None) or fallback or str(exc or "")).strip()
+    lines = [line.strip() for line in str(text).splitlines() if line.strip() and line.strip() != "^"]
+    return lines[0][:200] if lines else "the request is not valid HTTP"
+
+
+class _Handler(RequestHandler):
+    """aiohttp's connection handler, answering requests its parser refuses in the JSON error shape."""
+
+    def __init__(self, manager: web.Server, on_client_error: Callable[[str], None], **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self.on_client_error = on_client_error
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        if status >= 500:
+            return super().handle_error(request, status, exc, message)  # ours to fix: logged with the traceback
+        detail = _describe(exc, message)
+        # llhttp reports a broken chunk as a plain BadHttpMessage: its text says which it is.
+        framing = isinstance(exc, TransferEncodingError | ContentLengthError) or "chunk" in detail.lower()
+        reason = "bad_framing" if framing else http_error_reason(status)
+        log.info("bad HTTP request", extra={"status": status, "reason": reason, "err": detail})
+        self.on_client_error(reason)
+        if request.writer.output_size > 0:
+            raise ConnectionError("an answer was already sent; the connection closes")
+        response = web.json_response({"error": reason, "message": detail}, status=status)
+        response.force_close()
+        return response
+
+
 class _Refused(asyncio.Protocol):
     """A connection past max_connections: closed as soon as it is made."""
 
@@ -274,28 +319,26 @@ async def serve(
     limits = limits or HTTPLimits()
     app = build_app(exporter, web_config, limits)
     host, port = split_listen_address(listen_address)
-    runner = web.AppRunner(
-        app,
-        access_log=None,
-        handle_signals=False,
-        shutdown_timeout=5.0,
+    handler_settings: dict[str, Any] = {
+        "access_log": None,
         # Bodies reach the handlers as sent: nothing is decompressed before a handler has checked
         # auth and size (the ingest API decompresses itself, bounded); the others never read one.
-        auto_decompress=False,
+        "auto_decompress": False,
         # An unread body (a refused request) is drained this long, raw, then the connection closes.
-        lingering_time=limits.lingering_timeout,
-        keepalive_timeout=limits.idle_timeout,
-    )
+        "lingering_time": limits.lingering_timeout,
+        "keepalive_timeout": limits.idle_timeout,
+    }
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0, **handler_settings)
     await runner.setup()
     server = runner.server
     assert server is not None
+    loop = asyncio.get_running_loop()
 
     def protocol() -> asyncio.BaseProtocol:
         if len(server.connections) >= limits.max_connections:
             return _Refused()
-        return server()
+        return _Handler(server, exporter.client_error, loop=loop, **handler_settings)
 
-    loop = asyncio.get_running_loop()
     try:
         listener = await loop.create_server(
             protocol, host, port, ssl=build_ssl_context(web_config), reuse_address=True, backlog=128

@@ -7,7 +7,9 @@ each refusal has its documented status and reason.
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import threading
 import time
 import zlib
@@ -167,3 +169,95 @@ def test_wrong_password_flood_is_throttled_and_cannot_hold_an_authorized_scrape(
     # 30 failures a minute per address are checked; the rest are refused without a bcrypt check.
     assert statuses.count(401) <= 33 and statuses.count(429) >= 68, statuses
     assert any(v.isdigit() and 1 <= int(v) <= 60 for v in retry_after), retry_after
+
+
+def raw_http(url: str, request: bytes, timeout: float = 10) -> tuple[int, dict]:
+    """Send bytes as they are (framing a client library would never break) and read the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"application/json" in head, head
+    return int(head.split()[1]), json.loads(body)
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 0
+
+
+def test_every_client_fault_gets_a_4xx_in_the_json_shape(tmp_path: Path, procs: list[ManagedProcess]) -> None:
+    biz = start_business(tmp_path, procs, {"limits": {"body_timeout": "1s"}})
+    url = f"{biz.url}/api/v1/events"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    as_json = {**auth, "Content-Type": "application/json"}
+
+    def refused(r: requests.Response, status: int, error: str, words: str) -> None:
+        assert r.status_code == status and r.headers["Content-Type"].startswith("application/json"), r.text
+        assert r.json()["error"] == error and words in r.json()["message"], r.json()
+
+    refused(requests.post(url, data=b"{}", headers=auth, timeout=5), 415, "unsupported_media_type", "missing")
+    refused(requests.post(url, data=b'"\xff"', headers=as_json, timeout=5), 400, "bad_json", "not valid UTF-8")
+    refused(requests.post(url, data=b"", headers=as_json, timeout=5), 400, "bad_json", "empty")
+    refused(
+        requests.post(url, data=b"{}", headers={**as_json, "Content-Encoding": "br"}, timeout=5),
+        415,
+        "unsupported_encoding",
+        "'br' is not supported",
+    )
+    refused(
+        requests.post(url, data=b"{}", headers={**as_json, "Content-Encoding": "gzip"}, timeout=5),
+        400,
+        "bad_encoding",
+        "not valid gzip",
+    )
+    refused(
+        biz.post({"type": "claims", "labels": {"type": 5, "status": "submitted"}}),
+        422,
+        "invalid_label_value",
+        "must be a string, not a number",
+    )
+    huge = biz.post({"type": "x" * (1 << 19)})
+    refused(huge, 422, "unknown_type", "(524288 characters)")
+    assert len(huge.content) < 500
+    refused(requests.get(url, headers=auth, timeout=5), 405, "method_not_allowed", "GET /api/v1/events")
+    refused(requests.post(f"{biz.url}/api/v1/nope", headers=auth, timeout=5), 404, "not_found", "/api/v1/nope")
+
+    head = f"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+    head += "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    # Framing that breaks after the headers: an answer, at once.
+    status, body = raw_http(biz.url, head.encode() + b"5\r\n[{}, \r\nzz\r\n")
+    assert (status, body["error"]) == (400, "bad_framing"), body
+    # Framing that stalls (a chunk announced, never sent): an answer once body_timeout has passed.
+    status, body = raw_http(biz.url, head.encode() + b'64\r\n[{"ty')
+    assert (status, body["error"]) == (408, "request_timeout"), body
+    # A request the HTTP parser refuses before any handler: the same shape, one clean log line.
+    status, body = raw_http(biz.url, b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nBad Header\x01: y\r\n\r\n")
+    assert (status, body["error"]) == (400, "bad_request"), body
+    assert "^" not in body["message"]
+
+    metrics = biz.metrics()
+    for reason, count in {
+        "unsupported_media_type": 1,
+        "bad_json": 2,
+        "unsupported_encoding": 1,
+        "bad_encoding": 1,
+        "invalid_label_value": 1,
+        "unknown_type": 1,
+        "method_not_allowed": 1,
+        "not_found": 1,
+        "bad_framing": 1,
+        "request_timeout": 1,
+        "bad_request": 1,
+    }.items():
+        assert value(metrics, "business_events_rejected_total", reason=reason) == count, reason
+    log = biz.process.log_path.read_text()
+    assert "Traceback" not in log and 'err="      ^"' not in log and "status=500" not in log
