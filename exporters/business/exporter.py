@@ -52,6 +52,11 @@ class _SelfMetrics:
         commits.add((), stats.commits)
         errors = MetricFamily.counter("business_store_errors", "Failed commits to the event store.")
         errors.add((), stats.errors)
+        writable = MetricFamily.gauge(
+            "business_store_writable",
+            "1 while the event store takes commits; 0 from a failed commit until a write succeeds again.",
+        )
+        writable.add((), 1.0 if self.exporter.store.writable else 0.0)
         duration = MetricFamily.histogram(
             "business_store_commit_duration_seconds", "Time a group commit took, fsync included."
         )
@@ -68,7 +73,7 @@ class _SelfMetrics:
                 if rule.max_values is not None:
                     values.add((event, label), counts.get((event, label), 0))
                     limit.add((event, label), rule.max_values)
-        return [rejected, accepted, duplicates, commits, errors, duration, values, limit]
+        return [rejected, accepted, duplicates, commits, errors, writable, duration, values, limit]
 
 
 class BusinessExporter(Exporter[BusinessConfig]):
@@ -102,7 +107,8 @@ class BusinessExporter(Exporter[BusinessConfig]):
         self.registry.register(TimedCollectors("business", [_SelfMetrics(self), self.sql]))
 
     def ready(self) -> bool:
-        return self._ready
+        """Not ready before the store is open, nor while it refuses commits (every event would get 503)."""
+        return self._ready and self.store.writable
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.open)

@@ -12,6 +12,7 @@ import collections
 import json
 import logging
 import math
+import os
 import queue
 import sqlite3
 import threading
@@ -25,6 +26,7 @@ import orjson
 from exporters.business.aggregates import Aggregates, EventFamily, Key, Value, apply_group
 from exporters.business.events import Event, Rejection
 from exporters.config.business import BusinessConfig
+from exporters.core.errors import ConfigError
 from exporters.core.metrics import Histogram, HistogramBounds
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,10 @@ CREATE TABLE IF NOT EXISTS series (metric TEXT NOT NULL, labels TEXT NOT NULL, v
 -- per event, which was a quarter of the writer's time at full rate. All share the commit's time.
 CREATE TABLE IF NOT EXISTS event_id_batches (seen REAL NOT NULL, ids TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS event_id_batches_seen ON event_id_batches (seen);
+-- One row rewritten while commits fail, to learn when the store takes writes again.
+CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY, at REAL NOT NULL);
 """
+PROBE_INTERVAL = 1.0  # seconds between write probes while commits fail
 MAX_GROUP = 512  # batches per transaction; bounds a commit's latency under a flood
 
 
@@ -88,16 +93,26 @@ class EventStore:
         self._capped_types = {event for event, _ in self._caps}
         self._thread: threading.Thread | None = None
         self._db: sqlite3.Connection | None = None
+        # False from a failed commit until a commit or a write probe succeeds: readiness and
+        # business_store_writable follow it.
+        self.writable = True
 
     # ---- lifecycle
 
     def open(self) -> None:
         """Create or open the database and load the state (counters survive restarts and crashes)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={self.config.store.synchronous.upper()}")
-        db.executescript(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self.config.store.synchronous.upper()}")
+            db.executescript(SCHEMA)
+            db.execute("BEGIN IMMEDIATE")  # a store that opens read-only fails here, at start, not at the first event
+            db.execute("COMMIT")
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(
+                [f"business.store.path: cannot open the event store {str(self.path)!r}: {_cause(self.path, exc)}"]
+            ) from None
         restored: dict[Key, Value] = {}
         known = {f.metric: f for fams in self.aggregates.families.values() for f in fams}
         for metric, labels, value in db.execute("SELECT metric, labels, value FROM series"):
@@ -145,7 +160,11 @@ class EventStore:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=None if self.writable else PROBE_INTERVAL)
+            except queue.Empty:
+                self._probe()
+                continue
             if first is None:
                 return
             group = [first]
@@ -159,6 +178,21 @@ class EventStore:
                     break
                 group.append(nxt)
             self._commit(group)
+
+    def _probe(self) -> None:
+        assert self._db is not None
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT OR REPLACE INTO write_probe (id, at) VALUES (1, ?)", (time.time(),))
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            return
+        self.writable = True
+        log.info("store takes writes again", extra={"path": str(self.path)})
 
     def _stage(
         self,
@@ -258,6 +292,7 @@ class EventStore:
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self.stats.errors += 1
+            self.writable = False
             log.error("store commit failed", extra={"err": str(exc), "batches": len(group)})
             try:
                 self._db.execute("ROLLBACK")
@@ -266,6 +301,7 @@ class EventStore:
             for batch, _ in results:
                 batch.future.set_exception(Rejection(503, "store_error", f"the event store failed: {exc}"))
             return
+        self.writable = True
         # Published only now: a scrape never shows an event that is not durable.
         self.aggregates.merge(staged)
         self._ids.update(staged_ids)
@@ -311,6 +347,19 @@ class EventStore:
 
     def label_counts(self) -> dict[tuple[str, str], int]:
         return {key: len(values) for key, values in self._labels.items()}
+
+
+def _cause(path: Path, exc: OSError | sqlite3.Error) -> str:
+    """Why a store cannot be opened, in the user's terms (sqlite3 says "unable to open database file")."""
+    if path.is_dir():
+        return "it is a directory"
+    if path.parent.exists() and not path.parent.is_dir():
+        return f"{str(path.parent)!r} is not a directory"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    if os.access(path.parent, os.W_OK) is False or (path.exists() and not os.access(path, os.W_OK)):
+        return f"not writable ({exc})"
+    return str(exc)
 
 
 def _overflow(events: list[Event], series_events: list[Event], metric: str, before: Value | None) -> Rejection:
