@@ -234,6 +234,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config_file)
         if args.command == "config":
+            # What each exporter checks at start, for the exporters the config gives work.
+            problems = [
+                problem
+                for row in EXPORTERS
+                for exporter in [row.load()]
+                if exporter.has_work(getattr(config, row.section))
+                for problem in exporter.start_problems(getattr(config, row.section))
+            ]
+            if problems:
+                raise ConfigError(problems)
             print(f"{args.config_file}: OK")
             return 0
         if args.command in EXPORTER_NAMES:

@@ -83,18 +83,10 @@ class BusinessExporter(Exporter[BusinessConfig]):
 
     def __init__(self, config: BusinessConfig) -> None:
         super().__init__(config)
-        token = config.token()
-        if token is None and not config.allow_unauthenticated:
-            raise ConfigError(
-                [
-                    "business.auth_token: no ingest token is set (auth_token, auth_token_file or "
-                    "${ALISMON_INGEST_TOKEN}); set allow_unauthenticated: true only for local tests"
-                ]
-            )
-        self._token = token
-        problems = driver_problems(config)
+        problems = self.start_problems(config)
         if problems:
             raise ConfigError(problems)
+        self._token = config.token()
         self.sql = SQLSources(config)
         self.parser = EventParser(config)
         limits = config.limits
@@ -105,6 +97,16 @@ class BusinessExporter(Exporter[BusinessConfig]):
         self._ready = False
         self.registry.register(self.aggregates)
         self.registry.register(TimedCollectors("business", [_SelfMetrics(self), self.sql]))
+
+    @classmethod
+    def start_problems(cls, config: BusinessConfig) -> list[str]:
+        problems = []
+        if config.token() is None and not config.allow_unauthenticated:
+            problems.append(
+                "business.auth_token: no ingest token is set (auth_token, auth_token_file or "
+                "${ALISMON_INGEST_TOKEN}); set allow_unauthenticated: true only for local tests"
+            )
+        return problems + driver_problems(config)
 
     def ready(self) -> bool:
         """Not ready before the store is open, nor while it refuses commits (every event would get 503)."""

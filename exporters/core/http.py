@@ -81,6 +81,12 @@ class Exporter(Generic[ConfigT]):
         return cls(config)
 
     @classmethod
+    def start_problems(cls, config: ConfigT) -> list[str]:
+        """`key.path: problem` lines that stop this exporter at start beyond the config's own
+        validation; `alismon config check` reports them too, so a config that passes starts."""
+        return []
+
+    @classmethod
     def has_work(cls, config: ConfigT) -> bool:
         """False when its config section gives it nothing to watch: the native stack then leaves it out."""
         return True
