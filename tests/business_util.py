@@ -43,11 +43,12 @@ def start_business(
     name: str = "business",
     extra: Sequence[str] = (),
     scheme: str = "http",
+    config: dict[str, Any] | None = None,
     **wait_kwargs: Any,
 ) -> Business:
     port = free_port()
     store = tmp_path / f"{name}.sqlite"
-    cfg = write_config(tmp_path / f"{name}.yml", None)
+    cfg = write_config(tmp_path / f"{name}.yml", config)
     config = yaml.safe_load(cfg.read_text())
     config["business"].update({"auth_token": TOKEN, "store": {"path": str(store)}, **(business or {})})
     cfg.write_text(yaml.safe_dump(config))

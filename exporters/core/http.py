@@ -31,7 +31,7 @@ from exporters import __version__
 from exporters.core.collect import BuildInfo
 from exporters.core.exporter_table import exporter_row
 from exporters.core.exposition import encode_openmetrics, encode_text, negotiate
-from exporters.core.httplimits import AuthFailureThrottle, HTTPLimits
+from exporters.core.httplimits import AuthFailureThrottle, ConnectionGuard, HTTPLimits, pin_mmap_threshold
 from exporters.core.types import split_listen_address
 from exporters.core.webconfig import BasicAuthChecker, WebConfig, build_ssl_context
 
@@ -287,11 +287,41 @@ def _describe(exc: BaseException | None, fallback: str | None) -> str:
 
 
 class _Handler(RequestHandler):
-    """aiohttp's connection handler, answering requests its parser refuses in the JSON error shape."""
+    """aiohttp's connection handler with our connection limits, and parse errors in the JSON error shape."""
 
-    def __init__(self, manager: web.Server, on_client_error: Callable[[str], None], **kwargs: Any) -> None:
+    def __init__(
+        self, manager: web.Server, guard: ConnectionGuard, on_client_error: Callable[[str], None], **kwargs: Any
+    ) -> None:
         super().__init__(manager, **kwargs)
+        self.guard = guard
         self.on_client_error = on_client_error
+        self._client: str | None = None  # set once admitted
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) else "unix"
+        if not self.guard.admit(client):
+            self.force_close()
+            return
+        self._client = client
+        self._header_timer = asyncio.get_running_loop().call_later(
+            self.guard.limits.header_timeout, self._headers_overdue
+        )
+
+    def _headers_overdue(self) -> None:
+        self._header_timer = None
+        if self._request_count == 0:  # not one complete request head yet: a slow or idle client
+            self.force_close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        if self._client is not None:
+            self.guard.release(self._client)
+            self._client = None
+        super().connection_lost(exc)
 
     def handle_error(
         self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
@@ -309,13 +339,6 @@ class _Handler(RequestHandler):
         response = web.json_response({"error": reason, "message": detail}, status=status)
         response.force_close()
         return response
-
-
-class _Refused(asyncio.Protocol):
-    """A connection past max_connections: closed as soon as it is made."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.close()
 
 
 async def serve(
@@ -340,14 +363,22 @@ async def serve(
     assert server is not None
     loop = asyncio.get_running_loop()
 
-    def protocol() -> asyncio.BaseProtocol:
-        if len(server.connections) >= limits.max_connections:
-            return _Refused()
-        return _Handler(server, exporter.client_error, loop=loop, **handler_settings)
+    guard = ConnectionGuard(limits)
+    pin_mmap_threshold()
 
+    def protocol() -> asyncio.BaseProtocol:
+        return _Handler(server, guard, exporter.client_error, loop=loop, **handler_settings)
+
+    ssl_context = build_ssl_context(web_config)
     try:
         listener = await loop.create_server(
-            protocol, host, port, ssl=build_ssl_context(web_config), reuse_address=True, backlog=128
+            protocol,
+            host,
+            port,
+            ssl=ssl_context,
+            ssl_handshake_timeout=limits.header_timeout if ssl_context else None,
+            reuse_address=True,
+            backlog=128,
         )
     except OSError as exc:
         await runner.cleanup()

@@ -7,6 +7,9 @@ connections (as Prometheus' --web.max-connections) and on failed logins per clie
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import logging
 import math
 import time
 
@@ -21,6 +24,10 @@ class HTTPLimits(Strict):
 
     # Connections open at once; past it a new connection is closed at once (Prometheus' default is 512).
     max_connections: int = Field(default=512, ge=1, le=100_000)
+    # Connections open at once from one client address, so one client cannot take every slot.
+    max_connections_per_client: int = Field(default=64, ge=1, le=100_000)
+    # A new connection must complete its TLS handshake and its first request's headers within this long.
+    header_timeout: Duration = 10.0
     # An idle keep-alive connection is closed after this long (Prometheus reuses its connection every scrape).
     idle_timeout: Duration = 120.0
     # How long an unread request body is drained before the connection closes, so the client still
@@ -28,6 +35,78 @@ class HTTPLimits(Strict):
     lingering_timeout: Duration = 1.0
     # Failed basic-auth attempts one client address may make per minute; past it 429 without a check.
     max_auth_failures_per_minute: int = Field(default=30, ge=1)
+
+
+log = logging.getLogger(__name__)
+
+
+class ConnectionGuard:
+    """Counts open connections, in all and per client address, and admits or refuses new ones.
+
+    When many connections have closed since the peak, the C heap is trimmed: TLS and read buffers
+    of closed connections otherwise stay with the process (glibc keeps freed arenas).
+    """
+
+    TRIM_AFTER = 128  # connections closed since the peak before the heap is trimmed
+
+    def __init__(self, limits: HTTPLimits) -> None:
+        self.limits = limits
+        self.total = 0
+        self.peak = 0
+        self.refused = 0
+        self._per_client: dict[str, int] = {}
+
+    def admit(self, client: str) -> bool:
+        if self.total >= self.limits.max_connections:
+            self.refused += 1
+            return False
+        if self._per_client.get(client, 0) >= self.limits.max_connections_per_client:
+            self.refused += 1
+            return False
+        self.total += 1
+        self.peak = max(self.peak, self.total)
+        self._per_client[client] = self._per_client.get(client, 0) + 1
+        return True
+
+    def release(self, client: str) -> None:
+        self.total -= 1
+        left = self._per_client.get(client, 1) - 1
+        if left:
+            self._per_client[client] = left
+        else:
+            self._per_client.pop(client, None)
+        if self.peak - self.total >= self.TRIM_AFTER or (self.total == 0 and self.peak > 1):
+            self.peak = self.total
+            trim_heap()
+
+
+def trim_heap() -> None:
+    """Give freed C heap back to the system (glibc's malloc_trim); nothing elsewhere."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+M_MMAP_THRESHOLD = -3
+
+
+def pin_mmap_threshold(size: int = 128 * 1024) -> None:
+    """Serve every allocation of `size` or more (a TLS connection's 256 KiB buffers) from its own
+    mapping, returned to the system when freed. glibc otherwise raises the threshold after the
+    first such free, and the buffers of closed connections stay in a fragmented heap."""
+    if _LIBC is not None and hasattr(_LIBC, "mallopt"):
+        _LIBC.mallopt(M_MMAP_THRESHOLD, size)
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _libc()
 
 
 class AuthFailureThrottle:

@@ -7,9 +7,12 @@ each refusal has its documented status and reason.
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import os
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -36,10 +39,15 @@ def bomb() -> bytes:
     return b"".join([*(pack.compress(block) for _ in range(BOMB_MIB)), pack.flush()])
 
 
+PER_CLIENT = 150
+HTTP_LIMITS = {"max_connections": 200, "max_connections_per_client": PER_CLIENT, "header_timeout": "2s"}
+
+
 @pytest.fixture
 def secured(tmp_path: Path, procs: list[ManagedProcess], tls_files: tuple[Path, Path]) -> tuple[Business, str]:
     cert, key = tls_files
     web = web_config(tmp_path, cert, key, PASSWORD)
+    exporters = {"business": {"listen_address": "127.0.0.1:9812", "http": HTTP_LIMITS}}
     biz = start_business(
         tmp_path,
         procs,
@@ -47,6 +55,7 @@ def secured(tmp_path: Path, procs: list[ManagedProcess], tls_files: tuple[Path, 
         scheme="https",
         verify=str(cert),
         auth=("prometheus", PASSWORD),
+        config={"exporters": exporters},
     )
     return biz, str(cert)
 
@@ -261,3 +270,74 @@ def test_every_client_fault_gets_a_4xx_in_the_json_shape(tmp_path: Path, procs: 
         assert value(metrics, "business_events_rejected_total", reason=reason) == count, reason
     log = biz.process.log_path.read_text()
     assert "Traceback" not in log and 'err="      ^"' not in log and "status=500" not in log
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def scrape_from(address: str, url: str, cert: str) -> int:
+    """A scrape from another loopback address (a client other than the one holding connections)."""
+    host, port = url.removeprefix("https://").split(":")
+    context = ssl.create_default_context(cafile=cert)
+    conn = http.client.HTTPSConnection(host, int(port), timeout=2, context=context, source_address=(address, 0))
+    token = base64.b64encode(f"prometheus:{PASSWORD}".encode()).decode()
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": f"Basic {token}"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_idle_and_slow_connections_are_capped_timed_out_and_give_memory_back(secured: tuple[Business, str]) -> None:
+    biz, cert = secured
+    host, port = biz.url.removeprefix("https://").split(":")
+    context = ssl.create_default_context(cafile=cert)
+    assert scrape_from("127.0.0.2", biz.url, cert) == 200  # warms the login cache and the code paths
+    start_rss = rss_bytes(biz.process.pid)
+    held: list[ssl.SSLSocket] = []
+    refused = 0
+    for i in range(300):
+        raw = socket.create_connection((host, int(port)), timeout=5)
+        try:
+            tls = context.wrap_socket(raw, server_hostname=host)
+        except (ssl.SSLError, OSError):
+            refused += 1  # closed during the handshake: past a limit
+            continue
+        if i % 2:
+            tls.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # a head that never ends
+        held.append(tls)
+    try:
+        # A connection past the per-client cap is closed as soon as it is made.
+        closed = 0
+        for tls in held:
+            tls.settimeout(0.05)
+            try:
+                closed += tls.recv(1) == b""
+            except (TimeoutError, ssl.SSLError, OSError):
+                pass
+        open_now = len(held) - closed
+        assert open_now <= PER_CLIENT, (open_now, refused)
+        assert refused + closed >= 300 - PER_CLIENT
+        # Another client still scrapes while one holds 150 idle or half-sent connections.
+        assert scrape_from("127.0.0.2", biz.url, cert) == 200
+        peak_rss = rss_bytes(biz.process.pid)
+        # Past header_timeout (2 s) the server has closed every connection that sent no complete head.
+        deadline = time.monotonic() + 10
+        for tls in held:
+            tls.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                assert tls.recv(1) == b""
+            except (ssl.SSLError, ConnectionResetError):
+                pass  # closed under the TLS layer: closed all the same
+    finally:
+        for tls in held:
+            tls.close()
+    assert scrape_from("127.0.0.1", biz.url, cert) == 200  # the slots are free again
+    time.sleep(0.5)
+    end_rss = rss_bytes(biz.process.pid)
+    print(f"RSS {start_rss >> 20} MiB -> {peak_rss >> 20} MiB with 150 connections -> {end_rss >> 20} MiB")
+    assert end_rss < start_rss + 16 * 2**20, (start_rss, peak_rss, end_rss)
