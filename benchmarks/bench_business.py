@@ -14,7 +14,8 @@ seconds per 1000 events, and the ratios ours / pushgateway. Target (issue 4): ba
 from 8 clients at >= 50,000 events/s with ACK p99 < 50 ms. At the end /metrics must count
 exactly the acknowledged events. Then, beside the ingest phases: scrape latency (fresh
 connections from another loopback address) and RSS before, with 2,000 idle connections held
-open, and after they closed.
+open, and after they closed; and the store's RSS per remembered id and its open (restart)
+time at 1M and 5M ids (benchmarks/business_ids.py).
 
 Not the same job: pushgateway replaces a group's samples on each push (no counting, no event
 ids, no idempotency, no cardinality caps) and writes its persistence file only every
@@ -30,6 +31,7 @@ import http.client
 import json
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -294,6 +296,7 @@ def main() -> int:
     parser.add_argument("--single-seconds", type=float, default=12.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--out", default="business")
+    parser.add_argument("--ids", default="1000000,5000000", help="id counts to measure RSS per id at ('' skips)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-business-") as tmp:
@@ -312,6 +315,19 @@ def main() -> int:
             for p in reversed(started):
                 p.stop()
 
+    id_costs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "benchmarks.business_ids", n],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=REPO,
+            ).stdout
+        )
+        for n in args.ids.split(",")
+        if n
+    ]
     rows = [p.summary() for p in phases]
     by = {(r["phase"], r["target"]): r for r in rows}
     ratios = {}
@@ -339,6 +355,8 @@ def main() -> int:
         )
     for key, value in {**ratios, **checks, **idle}.items():
         print(f"{key}: {value}")
+    for cost in id_costs:
+        print(f"remembered ids: {cost}")
     notes = [
         "pushgateway replaces a group per push (no counting, ids or caps) and persists every 5m, "
         "so a crash can lose acknowledged pushes; ours fsyncs every group commit before the 2xx.",
@@ -346,7 +364,9 @@ def main() -> int:
     ]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(
-        json.dumps({"rows": rows, "ratios": ratios, "checks": checks, "idle": idle, "notes": notes}, indent=2)
+        json.dumps(
+            {"rows": rows, "ratios": ratios, "checks": checks, "idle": idle, "ids": id_costs, "notes": notes}, indent=2
+        )
     )
     return 0 if checks["counts_exact"] else 1
 
