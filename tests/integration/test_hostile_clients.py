@@ -16,6 +16,7 @@ import ssl
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -341,3 +342,39 @@ def test_idle_and_slow_connections_are_capped_timed_out_and_give_memory_back(sec
     end_rss = rss_bytes(biz.process.pid)
     print(f"RSS {start_rss >> 20} MiB -> {peak_rss >> 20} MiB with 150 connections -> {end_rss >> 20} MiB")
     assert end_rss < start_rss + 16 * 2**20, (start_rss, peak_rss, end_rss)
+
+
+def test_gzip_bombs_at_the_system_exporter_leave_its_scrapes_alone(
+    tmp_path: Path, tls_files: tuple[Path, Path], start_system_exporter: Callable[..., str], bomb: bytes
+) -> None:
+    cert, key = tls_files
+    web = web_config(tmp_path, cert, key, PASSWORD)
+    basic = ("prometheus", PASSWORD)
+    base = start_system_exporter("--web.config.file", str(web), scheme="https", verify=str(cert), auth=basic)
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def attack() -> None:
+        with requests.Session() as s:
+            while not stop.is_set():
+                try:
+                    r = s.post(f"{base}/metrics", data=bomb, headers={"Content-Encoding": "gzip"}, verify=str(cert))
+                    statuses.append(r.status_code)
+                except requests.ConnectionError:
+                    statuses.append(0)
+
+    attackers = [threading.Thread(target=attack) for _ in range(4)]
+    for t in attackers:
+        t.start()
+    try:
+        deadline = time.monotonic() + 3
+        scrapes = []
+        while time.monotonic() < deadline:
+            # Within 2 s while 4 bombs are in flight (10 s when the server inflated them).
+            scrapes.append(requests.get(f"{base}/metrics", auth=basic, verify=str(cert), timeout=2).status_code)
+    finally:
+        stop.set()
+        for t in attackers:
+            t.join(15)
+    assert scrapes and set(scrapes) == {200}
+    assert len(statuses) >= 8 and set(statuses) <= {401, 0}, statuses
