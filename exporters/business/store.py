@@ -8,7 +8,6 @@ answer therefore loses nothing; a crash before it loses only unacknowledged even
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import math
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from exporters.business.aggregates import Aggregates, EventFamily, Key, Value, apply_group
+from exporters.business.aggregates import Aggregates, EventFamily, Key, Layered, Value, apply_group
 from exporters.business.events import Event, Rejection
 from exporters.business.idindex import IdIndex
 from exporters.config.business import BusinessConfig
@@ -248,7 +247,7 @@ class EventStore:
         families, series = self.aggregates.families, self.aggregates.series
         # Folded apart first: a batch whose sums overflow is refused whole, staging nothing of it.
         folded: dict[Key, Value] = {}
-        current = collections.ChainMap(staged, series)
+        current = Layered(staged, series)
         for (kind, labels), events in groups.items():
             apply_group(events, labels, families[kind], current, folded)
         for series_key, folded_value in folded.items():
