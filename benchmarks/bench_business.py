@@ -12,7 +12,10 @@ as fast as it gets answers, for a fixed time per phase:
 Reported per phase: requests/s, events (or samples)/s, ACK latency p50/p99/max, server CPU
 seconds per 1000 events, and the ratios ours / pushgateway. Target (issue 4): batches of 100
 from 8 clients at >= 50,000 events/s with ACK p99 < 50 ms. At the end /metrics must count
-exactly the acknowledged events.
+exactly the acknowledged events. Then, beside the ingest phases: scrape latency (fresh
+connections from another loopback address) and RSS before, with 2,000 idle connections held
+open, and after they closed; and the store's RSS per remembered id and its open (restart)
+time at 1M and 5M ids (benchmarks/business_ids.py).
 
 Not the same job: pushgateway replaces a group's samples on each push (no counting, no event
 ids, no idempotency, no cardinality caps) and writes its persistence file only every
@@ -24,8 +27,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +55,8 @@ CLIENTS = 8
 BATCH = 100
 TYPES = [f"t{i}" for i in range(10)]
 STATUSES = ["submitted", "approved", "rejected"]
+IDLE_CONNECTIONS = 2000
+IDLE_SCRAPES = 100
 
 
 @dataclass
@@ -181,6 +189,9 @@ def start_ours(run: Path) -> tuple[ManagedProcess, str]:
     business.pop("auth_token", None)
     business["auth_token_file"] = str(run / "token")
     business["store"] = {"path": str(run / "business.sqlite"), "synchronous": "full"}
+    # Room for the idle-connection phase to hold IDLE_CONNECTIONS for real (the defaults would close most).
+    limits = {"max_connections": IDLE_CONNECTIONS + 100, "max_connections_per_client": IDLE_CONNECTIONS + 100}
+    config["exporters"]["business"]["http"] = {**limits, "header_timeout": "5m", "idle_timeout": "5m"}
     cfg = run / "config.yml"
     cfg.write_text(yaml.safe_dump(config))
     port = free_port()
@@ -191,6 +202,44 @@ def start_ours(run: Path) -> tuple[ManagedProcess, str]:
     url = f"http://{address}"
     proc.wait_http(f"{url}/-/ready")
     return proc, url
+
+
+def rss_mib(pid: int) -> float:
+    return round(psutil.Process(pid).memory_info().rss / 2**20, 1)
+
+
+def scrape_latencies(url: str, count: int) -> dict[str, float]:
+    """`count` scrapes on fresh connections from another loopback address than the idle ones."""
+    host, port = url.removeprefix("http://").split(":")
+    took = []
+    for _ in range(count):
+        start = time.perf_counter()
+        conn = http.client.HTTPConnection(host, int(port), timeout=10, source_address=("127.0.0.2", 0))
+        conn.request("GET", "/metrics")
+        conn.getresponse().read()
+        conn.close()
+        took.append((time.perf_counter() - start) * 1000)
+    took.sort()
+    return {"p50_ms": round(took[len(took) // 2], 2), "p99_ms": round(took[int(len(took) * 0.99) - 1], 2)}
+
+
+def idle_connections(url: str, pid: int) -> dict[str, float | int]:
+    """Scrape latency and RSS with IDLE_CONNECTIONS idle keep-alive connections held open, and after."""
+    host, port = url.removeprefix("http://").split(":")
+    out: dict[str, float | int] = {"idle_connections": IDLE_CONNECTIONS, "rss_mib_before": rss_mib(pid)}
+    out.update({f"before_{k}": v for k, v in scrape_latencies(url, IDLE_SCRAPES).items()})
+    held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(IDLE_CONNECTIONS)]
+    try:
+        time.sleep(1.0)
+        out.update({f"idle_{k}": v for k, v in scrape_latencies(url, IDLE_SCRAPES).items()})
+        out["rss_mib_idle"] = rss_mib(pid)
+    finally:
+        for s in held:
+            s.close()
+    time.sleep(2.0)
+    out["rss_mib_after"] = rss_mib(pid)
+    out["idle_p99_ratio"] = round(float(out["idle_p99_ms"]) / max(0.01, float(out["before_p99_ms"])), 3)
+    return out
 
 
 def start_pushgateway(run: Path) -> tuple[ManagedProcess, str]:
@@ -247,6 +296,7 @@ def main() -> int:
     parser.add_argument("--single-seconds", type=float, default=12.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--out", default="business")
+    parser.add_argument("--ids", default="1000000,5000000", help="id counts to measure RSS per id at ('' skips)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-business-") as tmp:
@@ -260,10 +310,24 @@ def main() -> int:
             phases, senders = asyncio.run(run_phases(ours_url, ours.pid, pgw_url, pgw.pid, args))
             acknowledged = sum(s.acknowledged for s in senders)
             claims, accepted, duplicates = counted(ours_url)
+            idle = idle_connections(ours_url, ours.pid)
         finally:
             for p in reversed(started):
                 p.stop()
 
+    id_costs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "benchmarks.business_ids", n],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=REPO,
+            ).stdout
+        )
+        for n in args.ids.split(",")
+        if n
+    ]
     rows = [p.summary() for p in phases]
     by = {(r["phase"], r["target"]): r for r in rows}
     ratios = {}
@@ -289,8 +353,10 @@ def main() -> int:
             f"{r['p99_ms']:>8}{r['max_ms']:>8}{r['errors']:>7}{r['server_cpu_s_per_1k_events']:>12}"
             f"{r['server_cpu_cores']:>10}{r['client_cpu_cores']:>10}"
         )
-    for key, value in {**ratios, **checks}.items():
+    for key, value in {**ratios, **checks, **idle}.items():
         print(f"{key}: {value}")
+    for cost in id_costs:
+        print(f"remembered ids: {cost}")
     notes = [
         "pushgateway replaces a group per push (no counting, ids or caps) and persists every 5m, "
         "so a crash can lose acknowledged pushes; ours fsyncs every group commit before the 2xx.",
@@ -298,7 +364,9 @@ def main() -> int:
     ]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(
-        json.dumps({"rows": rows, "ratios": ratios, "checks": checks, "notes": notes}, indent=2)
+        json.dumps(
+            {"rows": rows, "ratios": ratios, "checks": checks, "idle": idle, "ids": id_costs, "notes": notes}, indent=2
+        )
     )
     return 0 if checks["counts_exact"] else 1
 

@@ -148,8 +148,9 @@ def _run_exporter(row: ExporterRow, args: argparse.Namespace, config: Config) ->
     exporter = row.load().from_args(getattr(config, row.section), args)
     if args.runtime_metrics:
         exporter.enable_runtime_metrics()
-    address = args.listen_address or getattr(config.exporters, row.name).listen_address
-    asyncio.run(serve(exporter, address, web))
+    listen = getattr(config.exporters, row.name)
+    address = args.listen_address or listen.listen_address
+    asyncio.run(serve(exporter, address, web, listen.http))
     return 0
 
 
@@ -233,6 +234,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config_file)
         if args.command == "config":
+            # What each exporter checks at start, for the exporters the config gives work.
+            problems = [
+                problem
+                for row in EXPORTERS
+                for exporter in [row.load()]
+                if exporter.has_work(getattr(config, row.section))
+                for problem in exporter.start_problems(getattr(config, row.section))
+            ]
+            if problems:
+                raise ConfigError(problems)
             print(f"{args.config_file}: OK")
             return 0
         if args.command in EXPORTER_NAMES:

@@ -42,10 +42,13 @@ def start_business(
     business: dict[str, Any] | None = None,
     name: str = "business",
     extra: Sequence[str] = (),
+    scheme: str = "http",
+    config: dict[str, Any] | None = None,
+    **wait_kwargs: Any,
 ) -> Business:
     port = free_port()
     store = tmp_path / f"{name}.sqlite"
-    cfg = write_config(tmp_path / f"{name}.yml", None)
+    cfg = write_config(tmp_path / f"{name}.yml", config)
     config = yaml.safe_load(cfg.read_text())
     config["business"].update({"auth_token": TOKEN, "store": {"path": str(store)}, **(business or {})})
     cfg.write_text(yaml.safe_dump(config))
@@ -58,6 +61,6 @@ def start_business(
         log_path=tmp_path / f"{name}.log",
     )
     procs.append(proc)
-    url = f"http://127.0.0.1:{port}"
-    proc.wait_http(f"{url}/-/ready")
+    url = f"{scheme}://127.0.0.1:{port}"
+    proc.wait_http(f"{url}/-/ready", **wait_kwargs)
     return Business(url, proc, cfg, store)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import Protocol
 
 from prometheus_client.metrics_core import Metric
 
@@ -67,11 +68,29 @@ def families(config: BusinessConfig) -> dict[str, list[EventFamily]]:
     return out
 
 
+class Readable(Protocol):
+    def get(self, key: Key, /) -> Value | None: ...
+
+
+class Layered:
+    """`first`, then `second`, for reads only: what a batch folds onto (the commit's staged values,
+    then the published ones). One method call a lookup; collections.ChainMap costs several."""
+
+    __slots__ = ("first", "second")
+
+    def __init__(self, first: dict[Key, Value], second: dict[Key, Value]) -> None:
+        self.first, self.second = first, second
+
+    def get(self, key: Key, /) -> Value | None:
+        value = self.first.get(key)
+        return self.second.get(key) if value is None else value
+
+
 def apply_group(
     events: list[Event],
     labels: tuple[str, ...],
     fams: list[EventFamily],
-    read: dict[Key, Value],
+    read: Readable,
     write: dict[Key, Value],
 ) -> None:
     """Fold events of one type and label set into `write`, copying entries from `read` on first

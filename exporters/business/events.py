@@ -48,24 +48,47 @@ def _invalid(index: int, field: str, message: str, reason: str = "invalid_event"
     return Rejection(422, reason, f"event {index}: {field}: {message}", index, field)
 
 
+def _short(text: str, limit: int = 64) -> str:
+    """A client's string echoed in a message: a megabyte of it helps nobody."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", list: "an array", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
+
+
 def _number(raw: Any, index: int, field: str) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
         raise _invalid(index, field, "must be a finite number", "invalid_value")
     return float(raw)
 
 
+def lowest_value(spec: EventType) -> float:
+    """The smallest value an event of this type may carry: 0 (increments, and observations of a
+    histogram whose buckets are all positive: a negative one would make its `_sum` go down, so
+    rate() over it is wrong), or no bound for a histogram that declares negative buckets."""
+    buckets = spec.histogram_buckets
+    return -math.inf if buckets and buckets[0] < 0 else 0.0
+
+
 def parse_event(raw: Any, index: int, config: BusinessConfig, now: float) -> Event:
     if not isinstance(raw, dict):
         raise _invalid(index, "(event)", "must be a JSON object")
     if not _FIELDS.issuperset(raw):
-        raise _invalid(index, sorted(set(raw) - _FIELDS)[0], "unknown field")
+        raise _invalid(
+            index, _short(sorted(set(raw) - _FIELDS)[0]), f"unknown field (known: {', '.join(sorted(_FIELDS))})"
+        )
     kind = raw.get("type")
     if not isinstance(kind, str):
         raise _invalid(index, "type", "is required and must be a string")
     spec: EventType | None = config.events.get(kind)
     if spec is None:
         raise _invalid(
-            index, "type", f"unknown event type {kind!r} (known: {', '.join(sorted(config.events))})", "unknown_type"
+            index,
+            "type",
+            f"unknown event type {_short(kind)!r} (known: {', '.join(sorted(config.events))})",
+            "unknown_type",
         )
     labels = raw.get("labels", {})
     if not isinstance(labels, dict):
@@ -74,15 +97,17 @@ def parse_event(raw: Any, index: int, config: BusinessConfig, now: float) -> Eve
         if name not in spec.labels:
             raise _invalid(
                 index,
-                f"labels.{name}",
+                f"labels.{_short(name)}",
                 f"unknown label for {kind} (declared: {', '.join(spec.labels)})",
                 "unknown_label",
             )
     values = []
     for name, rule in spec.labels.items():
         value = labels.get(name)
-        if not isinstance(value, str) or value == "":
+        if value is None or value == "":
             raise _invalid(index, f"labels.{name}", "is required and must be a non-empty string", "missing_label")
+        if not isinstance(value, str):
+            raise _invalid(index, f"labels.{name}", f"must be a string, not {_json_type(value)}", "invalid_label_value")
         if len(value) > config.limits.max_label_value_length:
             raise _invalid(
                 index,
@@ -98,6 +123,14 @@ def parse_event(raw: Any, index: int, config: BusinessConfig, now: float) -> Eve
         value = _number(raw["value"], index, "value")
         if not observed and value < 0:
             raise _invalid(index, "value", "a counter increment cannot be negative", "invalid_value")
+        if observed and value < lowest_value(spec):
+            raise _invalid(
+                index,
+                "value",
+                f"{value!r} is below zero and {kind}'s buckets start at {spec.histogram_buckets[0]!r}: "
+                "an observation must be in the histogram's range",
+                "invalid_value",
+            )
     elif observed:
         raise _invalid(index, "value", f"is required: {kind} observes a value", "invalid_value")
     else:
@@ -129,6 +162,7 @@ class EventParser:
         self._observed = {
             name: spec.kind == "histogram" or spec.observe is not None for name, spec in config.events.items()
         }
+        self._lowest = {name: lowest_value(spec) for name, spec in config.events.items()}
         self._labels: dict[tuple[str, tuple[tuple[str, Any], ...]], tuple[str, ...]] = {}
         self._max_batch = config.limits.max_batch_events
         self._max_skew = config.limits.max_clock_skew
@@ -173,7 +207,7 @@ class EventParser:
                 return None
             value = 1.0
         elif type(value) is float or type(value) is int:
-            if not math.isfinite(value) or (value < 0 and not self._observed[kind]):
+            if not math.isfinite(value) or value < self._lowest[kind]:
                 return None
             value = float(value)
         else:

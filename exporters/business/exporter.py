@@ -7,7 +7,7 @@ import collections
 import hmac
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client.metrics_core import Metric
 
 from exporters.business.aggregates import Aggregates
+from exporters.business.body import json_error_message, read_body
 from exporters.business.events import EventParser, Rejection
 from exporters.business.openapi import openapi_document
 from exporters.business.ratelimit import EventRateLimit
@@ -23,7 +24,7 @@ from exporters.business.store import EventStore
 from exporters.config.business import BusinessConfig
 from exporters.core.collect import TimedCollectors
 from exporters.core.errors import ConfigError
-from exporters.core.http import Exporter
+from exporters.core.http import Exporter, http_error_reason
 from exporters.core.metrics import MetricFamily
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,11 @@ class _SelfMetrics:
         commits.add((), stats.commits)
         errors = MetricFamily.counter("business_store_errors", "Failed commits to the event store.")
         errors.add((), stats.errors)
+        writable = MetricFamily.gauge(
+            "business_store_writable",
+            "1 while the event store takes commits; 0 from a failed commit until a write succeeds again.",
+        )
+        writable.add((), 1.0 if self.exporter.store.writable else 0.0)
         duration = MetricFamily.histogram(
             "business_store_commit_duration_seconds", "Time a group commit took, fsync included."
         )
@@ -67,26 +73,20 @@ class _SelfMetrics:
                 if rule.max_values is not None:
                     values.add((event, label), counts.get((event, label), 0))
                     limit.add((event, label), rule.max_values)
-        return [rejected, accepted, duplicates, commits, errors, duration, values, limit]
+        return [rejected, accepted, duplicates, commits, errors, writable, duration, values, limit]
 
 
 class BusinessExporter(Exporter[BusinessConfig]):
     name = "business"
+    # The ingest API takes the bearer token; /metrics and the rest take web-config basic auth when set.
+    own_auth_prefix = "/api/v1/"
 
     def __init__(self, config: BusinessConfig) -> None:
         super().__init__(config)
-        token = config.token()
-        if token is None and not config.allow_unauthenticated:
-            raise ConfigError(
-                [
-                    "business.auth_token: no ingest token is set (auth_token, auth_token_file or "
-                    "${ALISMON_INGEST_TOKEN}); set allow_unauthenticated: true only for local tests"
-                ]
-            )
-        self._token = token
-        problems = driver_problems(config)
+        problems = self.start_problems(config)
         if problems:
             raise ConfigError(problems)
+        self._token = config.token()
         self.sql = SQLSources(config)
         self.parser = EventParser(config)
         limits = config.limits
@@ -98,8 +98,19 @@ class BusinessExporter(Exporter[BusinessConfig]):
         self.registry.register(self.aggregates)
         self.registry.register(TimedCollectors("business", [_SelfMetrics(self), self.sql]))
 
+    @classmethod
+    def start_problems(cls, config: BusinessConfig) -> list[str]:
+        problems = []
+        if config.token() is None and not config.allow_unauthenticated:
+            problems.append(
+                "business.auth_token: no ingest token is set (auth_token, auth_token_file or "
+                "${ALISMON_INGEST_TOKEN}); set allow_unauthenticated: true only for local tests"
+            )
+        return problems + driver_problems(config)
+
     def ready(self) -> bool:
-        return self._ready
+        """Not ready before the store is open, nor while it refuses commits (every event would get 503)."""
+        return self._ready and self.store.writable
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.open)
@@ -111,7 +122,11 @@ class BusinessExporter(Exporter[BusinessConfig]):
         await self.sql.stop()
         await asyncio.to_thread(self.store.close)
 
+    def client_error(self, reason: str) -> None:
+        self.rejections[reason] += 1
+
     def add_routes(self, app: web.Application) -> None:
+        app.middlewares.append(self._api_errors)
         app.router.add_post(EVENTS_PATH, self.post_events)
         document = openapi_document(self.config)
 
@@ -121,8 +136,22 @@ class BusinessExporter(Exporter[BusinessConfig]):
         app.router.add_get("/api/v1/openapi.json", openapi)
         app["landing_links"].append(("/api/v1/openapi.json", "Ingest API (OpenAPI)"))
 
+    @web.middleware
+    async def _api_errors(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """aiohttp's own refusals on the API's paths (unknown path, wrong method) in the API's JSON shape."""
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if not request.path.startswith(self.own_auth_prefix) or exc.status < 400:
+                raise
+            reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, http_error_reason(exc.status))
+            return self._reject(Rejection(exc.status, reason, f"{request.method} {request.path[:100]}: {exc.reason}"))
+
     def _reject(self, rejection: Rejection) -> web.Response:
         self.rejections[rejection.reason] += 1
+        log.info("event request refused", extra={"status": rejection.status, "reason": rejection.reason})
         response = _json(rejection.status, rejection.body())
         if rejection.retry_after is not None:
             response.headers["Retry-After"] = rejection.retry_after
@@ -130,27 +159,23 @@ class BusinessExporter(Exporter[BusinessConfig]):
 
     async def post_events(self, request: web.Request) -> web.Response:
         try:
-            self._authorize(request)
+            self._authorize(request)  # before a byte of the body is read
+            if "Content-Type" not in request.headers:
+                raise Rejection(
+                    415, "unsupported_media_type", "the Content-Type header is missing; send application/json"
+                )
             if request.content_type != "application/json":
                 raise Rejection(
                     415,
                     "unsupported_media_type",
-                    f"Content-Type must be application/json, not {request.content_type!r}",
+                    f"Content-Type must be application/json, not {request.content_type[:64]!r}",
                 )
-            limit = self.config.limits.max_body_size
-            if request.content_length is not None and request.content_length > limit:
-                raise Rejection(413, "body_too_large", f"the body is larger than {limit} bytes")
-            chunks, size = [], 0
-            async for chunk in request.content.iter_chunked(65536):
-                size += len(chunk)
-                if size > limit:  # a chunked body has no Content-Length to check up front
-                    raise Rejection(413, "body_too_large", f"the body is larger than {limit} bytes")
-                chunks.append(chunk)
-            raw = b"".join(chunks)
+            limits = self.config.limits
+            raw = await read_body(request, limits.max_body_size, limits.body_timeout)
             try:
                 body = orjson.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise Rejection(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+            except orjson.JSONDecodeError as exc:
+                raise Rejection(400, "bad_json", json_error_message(raw, exc)) from None
             events = self.parser.parse_body(body, time.time())
             if self.rate_limit is not None and (wait := self.rate_limit.admit(len(events))):
                 raise Rejection(

@@ -7,10 +7,14 @@ from typing import Any
 from exporters.config.business import BusinessConfig
 
 ERROR_REASONS = {
-    "400": ["bad_json"],
+    "400": ["bad_json", "bad_encoding", "bad_framing", "bad_request"],
     "401": ["unauthorized"],
+    "404": ["not_found"],
+    "405": ["method_not_allowed"],
+    "408": ["request_timeout"],
     "413": ["body_too_large", "batch_too_large"],
-    "415": ["unsupported_media_type"],
+    "415": ["unsupported_media_type", "unsupported_encoding"],
+    "431": ["headers_too_large"],
     "422": [
         "invalid_event",
         "unknown_type",
@@ -19,6 +23,7 @@ ERROR_REASONS = {
         "invalid_label_value",
         "label_value_not_allowed",
         "invalid_value",
+        "value_overflow",
     ],
     "429": ["cardinality_cap", "rate_limited"],
     "503": ["store_error"],

@@ -8,10 +8,10 @@ answer therefore loses nothing; a crash before it loses only unacknowledged even
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import math
+import os
 import queue
 import sqlite3
 import threading
@@ -22,9 +22,11 @@ from pathlib import Path
 
 import orjson
 
-from exporters.business.aggregates import Aggregates, EventFamily, Key, Value, apply_group
+from exporters.business.aggregates import Aggregates, EventFamily, Key, Layered, Value, apply_group
 from exporters.business.events import Event, Rejection
+from exporters.business.idindex import IdIndex
 from exporters.config.business import BusinessConfig
+from exporters.core.errors import ConfigError
 from exporters.core.metrics import Histogram, HistogramBounds
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,10 @@ CREATE TABLE IF NOT EXISTS series (metric TEXT NOT NULL, labels TEXT NOT NULL, v
 -- per event, which was a quarter of the writer's time at full rate. All share the commit's time.
 CREATE TABLE IF NOT EXISTS event_id_batches (seen REAL NOT NULL, ids TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS event_id_batches_seen ON event_id_batches (seen);
+-- One row rewritten while commits fail, to learn when the store takes writes again.
+CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY, at REAL NOT NULL);
 """
+PROBE_INTERVAL = 1.0  # seconds between write probes while commits fail
 MAX_GROUP = 512  # batches per transaction; bounds a commit's latency under a flood
 
 
@@ -71,11 +76,8 @@ class EventStore:
         self.path = Path(config.store.path)
         self.stats = StoreStats()
         self._queue: queue.Queue[_Batch | None] = queue.Queue()
-        self._ids: dict[str, float] = {}
-        # The same ids per commit, oldest first: pruning pops from the front instead of scanning every id.
-        # Tuples of strings, not lists: the collector untracks them, so a full GC does not walk a
-        # million ids (a 60 ms pause at full ingest rate when they were lists).
-        self._id_batches: collections.deque[tuple[float, tuple[str, ...]]] = collections.deque()
+        # The ids inside the idempotency window, as fingerprints by commit (~20 bytes an id).
+        self._ids = IdIndex()
         self._labels: dict[tuple[str, str], set[str]] = {}
         self._label_json: dict[tuple[str, ...], str] = {}  # as many as there are series, which the caps bound
         self._caps = {
@@ -88,16 +90,26 @@ class EventStore:
         self._capped_types = {event for event, _ in self._caps}
         self._thread: threading.Thread | None = None
         self._db: sqlite3.Connection | None = None
+        # False from a failed commit until a commit or a write probe succeeds: readiness and
+        # business_store_writable follow it.
+        self.writable = True
 
     # ---- lifecycle
 
     def open(self) -> None:
         """Create or open the database and load the state (counters survive restarts and crashes)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={self.config.store.synchronous.upper()}")
-        db.executescript(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self.config.store.synchronous.upper()}")
+            db.executescript(SCHEMA)
+            db.execute("BEGIN IMMEDIATE")  # a store that opens read-only fails here, at start, not at the first event
+            db.execute("COMMIT")
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(
+                [f"business.store.path: cannot open the event store {str(self.path)!r}: {_cause(self.path, exc)}"]
+            ) from None
         restored: dict[Key, Value] = {}
         known = {f.metric: f for fams in self.aggregates.families.values() for f in fams}
         for metric, labels, value in db.execute("SELECT metric, labels, value FROM series"):
@@ -115,12 +127,9 @@ class EventStore:
         self.aggregates.merge(restored)
         _migrate_event_ids(db)
         horizon = time.time() - self.config.idempotency.window
-        self._ids = {}
-        self._id_batches.clear()
+        self._ids = IdIndex()
         for seen, ids in db.execute("SELECT seen, ids FROM event_id_batches WHERE seen >= ? ORDER BY seen", (horizon,)):
-            batch_ids = tuple(json.loads(ids))
-            self._ids.update(dict.fromkeys(batch_ids, seen))
-            self._id_batches.append((seen, batch_ids))
+            self._ids.add_commit(seen, orjson.loads(ids))
         self._labels = self.aggregates.label_values()
         self._db = db
         self._thread = threading.Thread(target=self._run, name="business-store", daemon=True)
@@ -145,7 +154,11 @@ class EventStore:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=None if self.writable else PROBE_INTERVAL)
+            except queue.Empty:
+                self._probe()
+                continue
             if first is None:
                 return
             group = [first]
@@ -160,6 +173,21 @@ class EventStore:
                 group.append(nxt)
             self._commit(group)
 
+    def _probe(self) -> None:
+        assert self._db is not None
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT OR REPLACE INTO write_probe (id, at) VALUES (1, ?)", (time.time(),))
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            return
+        self.writable = True
+        log.info("store takes writes again", extra={"path": str(self.path)})
+
     def _stage(
         self,
         batch: _Batch,
@@ -173,8 +201,8 @@ class EventStore:
         # Usually no id repeats: three set operations in C instead of three lookups per event.
         if new_ids and not (
             len(set(new_ids)) == len(new_ids)
-            and self._ids.keys().isdisjoint(new_ids)
             and staged_ids.keys().isdisjoint(new_ids)
+            and self._ids.isdisjoint(new_ids)
         ):
             fresh, new_ids, seen_here = [], [], set()
             for event in batch.events:
@@ -217,8 +245,17 @@ class EventStore:
         for key, values in adds.items():
             staged_labels.setdefault(key, set()).update(values)
         families, series = self.aggregates.families, self.aggregates.series
+        # Folded apart first: a batch whose sums overflow is refused whole, staging nothing of it.
+        folded: dict[Key, Value] = {}
+        current = Layered(staged, series)
         for (kind, labels), events in groups.items():
-            apply_group(events, labels, families[kind], series, staged)
+            apply_group(events, labels, families[kind], current, folded)
+        for series_key, folded_value in folded.items():
+            if not math.isfinite(folded_value.sum if isinstance(folded_value, Histogram) else folded_value):
+                metric, labels = series_key
+                kind = next(k for k, fams in families.items() if any(f.metric == metric for f in fams))
+                raise _overflow(batch.events, groups[(kind, labels)], metric, current.get(series_key))
+        staged.update(folded)
         staged_ids.update(dict.fromkeys(new_ids, now))
         return Outcome(len(fresh), len(batch.events) - len(fresh))
 
@@ -249,6 +286,7 @@ class EventStore:
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self.stats.errors += 1
+            self.writable = False
             log.error("store commit failed", extra={"err": str(exc), "batches": len(group)})
             try:
                 self._db.execute("ROLLBACK")
@@ -257,11 +295,11 @@ class EventStore:
             for batch, _ in results:
                 batch.future.set_exception(Rejection(503, "store_error", f"the event store failed: {exc}"))
             return
+        self.writable = True
         # Published only now: a scrape never shows an event that is not durable.
         self.aggregates.merge(staged)
-        self._ids.update(staged_ids)
         if staged_ids:
-            self._id_batches.append((now, tuple(staged_ids)))
+            self._ids.add_commit(now, staged_ids)
         for key, values in staged_labels.items():
             self._labels.setdefault(key, set()).update(values)
         self.stats.commits += 1
@@ -282,14 +320,9 @@ class EventStore:
         horizon = now - self.config.idempotency.window
         cutoff: float | None = None
         # Whole commits, oldest first: those past the window, then more until at most max_ids remain.
-        while self._id_batches and (
-            self._id_batches[0][0] < horizon or len(self._ids) > self.config.idempotency.max_ids
-        ):
-            seen, ids = self._id_batches.popleft()
-            for event_id in ids:
-                if self._ids.get(event_id) == seen:
-                    del self._ids[event_id]
-            cutoff = seen
+        commits = self._ids.commits
+        while commits and (commits[0][0] < horizon or len(self._ids) > self.config.idempotency.max_ids):
+            cutoff = self._ids.forget_oldest()
         if cutoff is not None:
             self._db.execute("DELETE FROM event_id_batches WHERE seen <= ?", (cutoff,))
 
@@ -302,6 +335,40 @@ class EventStore:
 
     def label_counts(self) -> dict[tuple[str, str], int]:
         return {key: len(values) for key, values in self._labels.items()}
+
+
+def _cause(path: Path, exc: OSError | sqlite3.Error) -> str:
+    """Why a store cannot be opened, in the user's terms (sqlite3 says "unable to open database file")."""
+    if path.is_dir():
+        return "it is a directory"
+    if path.parent.exists() and not path.parent.is_dir():
+        return f"{str(path.parent)!r} is not a directory"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    if os.access(path.parent, os.W_OK) is False or (path.exists() and not os.access(path, os.W_OK)):
+        return f"not writable ({exc})"
+    return str(exc)
+
+
+def _overflow(events: list[Event], series_events: list[Event], metric: str, before: Value | None) -> Rejection:
+    """The refusal naming the first event whose value takes a series (or a histogram's sum) past a float."""
+    total = before.sum if isinstance(before, Histogram) else (before or 0.0)
+    group = {id(e) for e in series_events}
+    index = 0
+    for position, event in enumerate(events):
+        if id(event) in group:
+            total += event.value
+            if not math.isfinite(total):
+                index = position
+                break
+    return Rejection(
+        422,
+        "value_overflow",
+        f"event {index}: value: {events[index].value!r} would take {metric} past the largest number a sample "
+        "can hold; the batch was not counted",
+        index,
+        "value",
+    )
 
 
 # How a series is stored (the `value` column, JSON): a counter or gauge as its float, a histogram

@@ -166,6 +166,11 @@ class BusinessStoreErrorsAlert(Alert):
     severity: Severity = "critical"
 
 
+class BusinessStoreNotWritableAlert(Alert):
+    for_: Duration = Field(default=60.0, alias="for")
+    severity: Severity = "critical"
+
+
 # ---- blockchain
 
 
@@ -292,6 +297,7 @@ class Alerts(Strict):
     HighFailureRate: HighFailureRateAlert = HighFailureRateAlert()
     BusinessEventsRejected: BusinessEventsRejectedAlert = BusinessEventsRejectedAlert()
     BusinessStoreErrors: BusinessStoreErrorsAlert = BusinessStoreErrorsAlert()
+    BusinessStoreNotWritable: BusinessStoreNotWritableAlert = BusinessStoreNotWritableAlert()
     BlockchainEndpointDown: BlockchainEndpointDownAlert = BlockchainEndpointDownAlert()
     BlockchainChainIdMismatch: BlockchainChainIdMismatchAlert = BlockchainChainIdMismatchAlert()
     BlockchainSync: BlockchainSyncAlert = BlockchainSyncAlert()

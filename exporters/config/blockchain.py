@@ -6,6 +6,7 @@ import base64
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -64,6 +65,13 @@ class Endpoint(Strict):
             self.basic_auth or self.bearer_token or self.bearer_token_file
         ):
             raise ValueError("an Authorization header conflicts with basic_auth or bearer_token")
+        authorized = self.basic_auth or self.bearer_token or self.bearer_token_file
+        if authorized and any("@" in urlsplit(u).netloc for u in (self.url, self.ws_url) if u):
+            # The header would replace the URL's user:password (or the other way round): every poll fails.
+            raise ValueError(
+                "the url carries credentials (user:password@host) and basic_auth or a bearer token is set too; "
+                "give them once (basic_auth with password_file keeps the password out of the config)"
+            )
         return self
 
     def request_headers(self) -> dict[str, str]:

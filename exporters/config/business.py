@@ -165,7 +165,10 @@ class Idempotency(Strict):
 
 
 class IngestLimits(Strict):
+    # A request body may be this large as sent and again once decompressed (gzip or deflate).
     max_body_size: ByteSize = 1024 * 1024
+    # The whole body must arrive within this long after the headers (a stalled or slow upload gets 408).
+    body_timeout: Duration = 30.0
     max_batch_events: int = Field(default=1000, ge=1, le=100_000)
     max_label_value_length: int = Field(default=128, ge=1, le=4096)
     # Accepted events per second over all clients (a token bucket); 0 turns the limit off. Past it a

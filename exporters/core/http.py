@@ -21,6 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, Self, TypeVar
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
@@ -28,6 +31,7 @@ from exporters import __version__
 from exporters.core.collect import BuildInfo
 from exporters.core.exporter_table import exporter_row
 from exporters.core.exposition import encode_openmetrics, encode_text, negotiate
+from exporters.core.httplimits import AuthFailureThrottle, ConnectionGuard, HTTPLimits, pin_mmap_threshold
 from exporters.core.types import split_listen_address
 from exporters.core.webconfig import BasicAuthChecker, WebConfig, build_ssl_context
 
@@ -63,6 +67,10 @@ class Exporter(Generic[ConfigT]):
     def title(self) -> str:
         return exporter_row(self.name).title
 
+    # Routes under this prefix authenticate themselves (the business ingest token) instead of
+    # web-config basic auth; every other route takes basic auth when basic_auth_users is set.
+    own_auth_prefix: str | None = None
+
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """Flags of this exporter alone, beside the ones every exporter has; none by default."""
@@ -71,6 +79,12 @@ class Exporter(Generic[ConfigT]):
     def from_args(cls, config: ConfigT, args: argparse.Namespace) -> Self:
         """The exporter for its config section and the parsed command line (the flags of add_arguments)."""
         return cls(config)
+
+    @classmethod
+    def start_problems(cls, config: ConfigT) -> list[str]:
+        """`key.path: problem` lines that stop this exporter at start beyond the config's own
+        validation; `alismon config check` reports them too, so a config that passes starts."""
+        return []
 
     @classmethod
     def has_work(cls, config: ConfigT) -> bool:
@@ -85,6 +99,9 @@ class Exporter(Generic[ConfigT]):
 
     def ready(self) -> bool:
         return True
+
+    def client_error(self, reason: str) -> None:
+        """A request the HTTP server refused before any handler saw it (broken framing, huge headers)."""
 
     def add_routes(self, app: web.Application) -> None:
         """Extra endpoints (the business ingest API); none by default."""
@@ -143,13 +160,21 @@ def _scrape_timeout(header: str | None) -> float:
     return max(0.5, value - 0.25)
 
 
-def _auth_middleware(checker: BasicAuthChecker) -> Callable[..., Awaitable[web.StreamResponse]]:
+def _auth_middleware(
+    checker: BasicAuthChecker, throttle: AuthFailureThrottle, own_auth_prefix: str | None
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     challenge = {"WWW-Authenticate": 'Basic realm="alismon", charset="UTF-8"'}
+    # bcrypt runs here, not in the default pool: wrong passwords queue behind each other only.
+    bcrypt_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
 
     @web.middleware
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
+        # Matched routes, not the raw path: "/api/v1/../metrics" resolves to /metrics and is guarded.
+        route = request.match_info.route.resource
+        if own_auth_prefix and route is not None and route.canonical.startswith(own_auth_prefix):
+            return await handler(request)  # the exporter authenticates its API itself (the ingest token)
         header = request.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "basic":
@@ -158,8 +183,19 @@ def _auth_middleware(checker: BasicAuthChecker) -> Callable[..., Awaitable[web.S
             except (binascii.Error, UnicodeDecodeError):
                 sep = ""
             if sep:
-                allowed: bool = await asyncio.to_thread(checker.check, user, password)
-                if allowed:
+                if checker.cached(user, password):
+                    return await handler(request)
+                address = request.remote or "unknown"
+                wait = throttle.take(address)
+                if wait:
+                    return web.Response(
+                        status=429,
+                        text=f"Too many failed logins from {address}; retry in {wait}s\n",
+                        headers={"Retry-After": str(wait)},
+                    )
+                loop = asyncio.get_running_loop()
+                if await loop.run_in_executor(bcrypt_pool, checker.check, user, password):
+                    throttle.refund(address)
                     return await handler(request)
         return web.Response(status=401, text="Unauthorized\n", headers=challenge)
 
@@ -187,13 +223,15 @@ def _landing_page(exporter: Exporter[Any], extra_links: list[tuple[str, str]]) -
     )
 
 
-def build_app(exporter: Exporter[Any], web_config: WebConfig) -> web.Application:
+def build_app(exporter: Exporter[Any], web_config: WebConfig, limits: HTTPLimits | None = None) -> web.Application:
+    limits = limits or HTTPLimits()
     middlewares = []
     checker = BasicAuthChecker(web_config.basic_auth_users)
     if web_config.http_server_config.headers:
         middlewares.append(_headers_middleware(web_config.http_server_config.headers))
     if checker.enabled:
-        middlewares.append(_auth_middleware(checker))
+        throttle = AuthFailureThrottle(limits.max_auth_failures_per_minute)
+        middlewares.append(_auth_middleware(checker, throttle, exporter.own_auth_prefix))
     app = web.Application(middlewares=middlewares, client_max_size=16 * 1024 * 1024)
     metrics = MetricsEndpoint(exporter.registry, inline=exporter.collect_inline)
     app["metrics"] = metrics
@@ -234,24 +272,123 @@ def build_app(exporter: Exporter[Any], web_config: WebConfig) -> web.Application
     return app
 
 
-async def serve(exporter: Exporter[Any], listen_address: str, web_config: WebConfig) -> None:
+_HTTP_ERROR_REASONS = {413: "body_too_large", 431: "headers_too_large"}
+
+
+def http_error_reason(status: int) -> str:
+    return _HTTP_ERROR_REASONS.get(status, "bad_request")
+
+
+def _describe(exc: BaseException | None, fallback: str | None) -> str:
+    """The first meaningful line of an HTTP parse error (aiohttp's text ends in a caret line)."""
+    text = (getattr(exc, "message", None) or fallback or str(exc or "")).strip()
+    lines = [line.strip() for line in str(text).splitlines() if line.strip() and line.strip() != "^"]
+    return lines[0][:200] if lines else "the request is not valid HTTP"
+
+
+class _Handler(RequestHandler):
+    """aiohttp's connection handler with our connection limits, and parse errors in the JSON error shape."""
+
+    def __init__(
+        self, manager: web.Server, guard: ConnectionGuard, on_client_error: Callable[[str], None], **kwargs: Any
+    ) -> None:
+        super().__init__(manager, **kwargs)
+        self.guard = guard
+        self.on_client_error = on_client_error
+        self._client: str | None = None  # set once admitted
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) else "unix"
+        if not self.guard.admit(client):
+            self.force_close()
+            return
+        self._client = client
+        self._header_timer = asyncio.get_running_loop().call_later(
+            self.guard.limits.header_timeout, self._headers_overdue
+        )
+
+    def _headers_overdue(self) -> None:
+        self._header_timer = None
+        if self._request_count == 0:  # not one complete request head yet: a slow or idle client
+            self.force_close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        if self._client is not None:
+            self.guard.release(self._client)
+            self._client = None
+        super().connection_lost(exc)
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        if status >= 500:
+            return super().handle_error(request, status, exc, message)  # ours to fix: logged with the traceback
+        detail = _describe(exc, message)
+        # llhttp reports a broken chunk as a plain BadHttpMessage: its text says which it is.
+        framing = isinstance(exc, TransferEncodingError | ContentLengthError) or "chunk" in detail.lower()
+        reason = "bad_framing" if framing else http_error_reason(status)
+        log.info("bad HTTP request", extra={"status": status, "reason": reason, "err": detail})
+        self.on_client_error(reason)
+        if request.writer.output_size > 0:
+            raise ConnectionError("an answer was already sent; the connection closes")
+        response = web.json_response({"error": reason, "message": detail}, status=status)
+        response.force_close()
+        return response
+
+
+async def serve(
+    exporter: Exporter[Any], listen_address: str, web_config: WebConfig, limits: HTTPLimits | None = None
+) -> None:
     """Serve until SIGTERM or SIGINT, then stop accepting, finish in-flight requests and clean up."""
-    app = build_app(exporter, web_config)
+    limits = limits or HTTPLimits()
+    app = build_app(exporter, web_config, limits)
     host, port = split_listen_address(listen_address)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+    handler_settings: dict[str, Any] = {
+        "access_log": None,
+        # Bodies reach the handlers as sent: nothing is decompressed before a handler has checked
+        # auth and size (the ingest API decompresses itself, bounded); the others never read one.
+        "auto_decompress": False,
+        # An unread body (a refused request) is drained this long, raw, then the connection closes.
+        "lingering_time": limits.lingering_timeout,
+        "keepalive_timeout": limits.idle_timeout,
+    }
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0, **handler_settings)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=build_ssl_context(web_config), reuse_address=True)
+    server = runner.server
+    assert server is not None
+    loop = asyncio.get_running_loop()
+
+    guard = ConnectionGuard(limits)
+    pin_mmap_threshold()
+
+    def protocol() -> asyncio.BaseProtocol:
+        return _Handler(server, guard, exporter.client_error, loop=loop, **handler_settings)
+
+    ssl_context = build_ssl_context(web_config)
     try:
-        await site.start()
+        listener = await loop.create_server(
+            protocol,
+            host,
+            port,
+            ssl=ssl_context,
+            ssl_handshake_timeout=limits.header_timeout if ssl_context else None,
+            reuse_address=True,
+            backlog=128,
+        )
     except OSError as exc:
         await runner.cleanup()
         raise OSError(f"cannot listen on {listen_address}: {exc.strerror}") from None
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     scheme = "https" if web_config.tls_server_config else "http"
     log.info("listening", extra={"exporter": exporter.name, "address": f"{scheme}://{listen_address}"})
     await stop.wait()
     log.info("shutting down", extra={"exporter": exporter.name})
+    listener.close()
     await runner.cleanup()

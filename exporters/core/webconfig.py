@@ -151,14 +151,25 @@ class BasicAuthChecker:
     def enabled(self) -> bool:
         return bool(self._users)
 
-    def check(self, user: str, password: str) -> bool:
-        hashed = self._users.get(user)
-        key = hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed or b""))).digest()
+    def _key(self, user: str, password: str) -> bytes:
+        hashed = self._users.get(user, b"")
+        return hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed))).digest()
+
+    def cached(self, user: str, password: str) -> bool:
+        """True when this user and password passed a bcrypt check before: a hash lookup, no bcrypt."""
+        if user not in self._users:
+            return False
+        key = self._key(user, password)
         with self._lock:
-            if hashed is not None and key in self._ok:
-                return True
+            return key in self._ok
+
+    def check(self, user: str, password: str) -> bool:
+        if self.cached(user, password):
+            return True
+        hashed = self._users.get(user)
         ok = bcrypt.checkpw(password.encode(), hashed or self._DUMMY) and hashed is not None
         if ok:
+            key = self._key(user, password)
             with self._lock:
                 if len(self._ok) >= self._CACHE_MAX:
                     self._ok.clear()

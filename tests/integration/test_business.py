@@ -283,3 +283,34 @@ def test_every_documented_metric_is_exposed_and_vice_versa(tmp_path: Path, procs
     assert len(documented) >= 16
     assert documented - exposed == set(), "documented but not exposed"
     assert exposed - documented == set(), "exposed but not documented in docs/metrics.md"
+
+
+def test_values_stay_finite_and_in_range(biz: Business) -> None:
+    """No event can make a counter or a histogram's sum infinite, nor a duration negative."""
+    assert biz.post(claim(value=1e308, id="big-1")).status_code == 200
+    body = expect(biz.post([claim("approved"), claim(value=1e308, id="big-2")]), 422, "value_overflow", event=1)
+    assert body["field"] == "value" and "business_claims_total" in body["message"]
+    assert biz.post(claim(value=1e308, id="big-2")).status_code == 422  # refused again, never half-counted
+    latency = {"type": "verifications", "labels": {"type": "kyc", "outcome": "success"}}
+    expect(biz.post({**latency, "value": -1e308}), 422, "invalid_value", event=0, field="value")
+    assert biz.post({**latency, "value": 1e308}).status_code == 200
+    expect(biz.post({**latency, "value": 1e308}), 422, "value_overflow", event=0, field="value")
+    # JSON has no NaN or Infinity; orjson refuses the literals and huge exponents alike.
+    for literal in (b"NaN", b"Infinity", b"1e999"):
+        raw = b'{"type": "claims", "labels": {"type": "land", "status": "submitted"}, "value": ' + literal + b"}"
+        r = requests.post(
+            f"{biz.url}/api/v1/events",
+            data=raw,
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+            timeout=5,
+        )
+        assert r.status_code in (400, 422), (literal, r.text)
+    metrics = biz.metrics()
+    assert value(metrics, "business_claims_total", type="land", status="submitted") == 1e308
+    assert "business_claims_total{" in metrics and "approved" not in metrics  # the refused batch counted nothing
+    assert value(metrics, "business_verification_duration_seconds_sum", type="kyc", outcome="success") == 1e308
+    assert value(metrics, "business_events_rejected_total", reason="value_overflow") == 3
+    assert "+Inf" not in metrics.replace('le="+Inf"', "") and "NaN" not in metrics
+    biz.process.stop()
+    biz.restart()
+    assert value(biz.metrics(), "business_claims_total", type="land", status="submitted") == 1e308

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -13,7 +15,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporters.business.client import BusinessClient, IngestError
+from exporters.business.client import BusinessClient, IngestError, SpoolInUse
 from exporters.stack.procs import ManagedProcess
 from tests.business_util import TOKEN, start_business
 from tests.helpers import value, wait_for
@@ -197,3 +199,37 @@ def test_fuzzed_requests_never_get_a_5xx(tmp_path: Path, procs: list[ManagedProc
     one()
     assert biz.process.running()
     assert requests.get(f"{biz.url}/-/healthy", timeout=5).ok
+
+
+SENDS = 80
+
+
+def test_one_client_owns_a_spool_and_an_outage_costs_no_requests(tmp_path: Path, procs: list[ManagedProcess]) -> None:
+    spool = tmp_path / "spool.jsonl"
+    # A listener that takes connections and closes them at once: an exporter that is not there.
+    with socket.create_server(("127.0.0.1", 0)) as dead:
+        dead.settimeout(0.01)
+        url = f"http://127.0.0.1:{dead.getsockname()[1]}"
+        with BusinessClient(url, TOKEN, spool=spool, retries=0) as client:  # one connection per try
+            with pytest.raises(SpoolInUse, match=rf"used by another client \(pid {os.getpid()}\)"):
+                BusinessClient(url, TOKEN, spool=spool)
+            attempts = 0
+            inode = None
+            for i in range(SENDS):
+                assert not client.send([client.event("claims", {"type": "land", "status": "approved"}, id=f"d{i}")])
+                try:
+                    conn, _ = dead.accept()
+                    conn.close()
+                    attempts += 1
+                except TimeoutError:
+                    pass
+                inode = inode or spool.stat().st_ino
+                assert spool.stat().st_ino == inode  # appended, never rewritten while down
+            # One request, then none until the outage pause (1 s, then 2 s) has passed: a handful of tries.
+            assert 1 <= attempts <= 5, attempts
+            assert client.spooled() == SENDS
+        # Closed, the spool is free for the next owner, which delivers everything in order.
+        biz = start_business(tmp_path, procs)
+        with BusinessClient(biz.url, TOKEN, spool=spool) as successor:
+            assert successor.flush() and successor.spooled() == 0
+        assert value(biz.metrics(), "business_claims_total", type="land", status="approved") == SENDS

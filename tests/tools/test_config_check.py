@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
+
+import yaml
 
 from exporters.stack.procs import alismon_argv
 from tests.conftest import REPO
 
 
 def _check(path: Path) -> subprocess.CompletedProcess[str]:
+    # The shipped config takes the ingest token from the environment, as the exporter does.
     return subprocess.run(
         alismon_argv("config check", config_file=path),
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, "ALISMON_INGEST_TOKEN": "t0ken"},
     )
 
 
@@ -49,3 +54,41 @@ def test_cli_check_missing_file(tmp_path: Path) -> None:
     result = _check(tmp_path / "absent.yml")
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'absent.yml'}: cannot read: No such file or directory"
+
+
+def test_cli_check_applies_the_exporters_start_rules(tmp_path: Path) -> None:
+    """A config that passes `config check` starts: what an exporter refuses at start, the check refuses."""
+    config = yaml.safe_load((REPO / "config.yml").read_text())
+    config["business"].pop("auth_token")
+    config["business"].pop("auth_token_file")
+    config["blockchain"]["networks"] = [
+        {
+            "name": "main",
+            "chain_id": 1,
+            "endpoints": [
+                {
+                    "name": "a",
+                    "url": "https://user:secret@127.0.0.1:8545",
+                    "basic_auth": {"username": "user", "password": "secret"},
+                }
+            ],
+        }
+    ]
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(yaml.safe_dump(config))
+    result = _check(cfg)
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert any(
+        line.startswith("error: blockchain.networks[0].endpoints[0]: the url carries credentials") for line in lines
+    ), lines
+    assert "secret" not in result.stderr
+    # The token rule comes from the exporter: fixed the other problem, the check and the exporter agree.
+    config["blockchain"]["networks"][0]["endpoints"][0].pop("basic_auth")
+    cfg.write_text(yaml.safe_dump(config))
+    result = _check(cfg)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: business.auth_token: no ingest token is set")
+    config["business"]["auth_token"] = "t0ken"
+    cfg.write_text(yaml.safe_dump(config))
+    assert _check(cfg).returncode == 0

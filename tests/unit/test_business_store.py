@@ -6,6 +6,7 @@ import json
 import logging
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from exporters.business.aggregates import Aggregates
 from exporters.business.events import parse_body
+from exporters.business.idindex import IdIndex
 from exporters.business.store import SCHEMA, EventStore
 from exporters.config import parse_config
 from exporters.core.exposition import encode_text
@@ -83,10 +85,10 @@ def test_ids_past_the_window_are_forgotten_in_memory_and_on_disk(tmp_path: Path)
     assert send(store, ["a", "b"]) == (2, 0)
     time.sleep(0.01)
     assert send(store, ["c"]) == (1, 0)
-    second_commit = max(store._ids.values())
+    second_commit = store._ids.commits[-1][0]
     # As if a day had passed since the first commit but not since the second.
     store._prune(second_commit + store.config.idempotency.window - 0.001)
-    assert set(store._ids) == {"c"}
+    assert len(store._ids) == 1 and "c" in store._ids and "a" not in store._ids
     assert send(store, ["a", "c"]) == (1, 1)  # "a" counts again: a retry after the window is a new event
     store.close()
     rows = sqlite3.connect(path).execute("SELECT count(*) FROM event_id_batches").fetchone()[0]
@@ -183,3 +185,21 @@ def test_a_histogram_stored_with_other_buckets_starts_again_from_zero(
     assert 'app_check_seconds_bucket{le="1.0",outcome="ok"} 1.0\n' in body
     assert 'app_check_seconds_count{outcome="ok"} 1.0\n' in body
     assert 'app_checks_total{outcome="ok"} 4.0\n' in body
+
+
+def test_the_id_index_remembers_forgets_and_stays_small() -> None:
+    """At most 40 bytes per remembered id (a dict of strings took ~140), exact membership, whole-commit pruning."""
+    index = IdIndex()
+    for commit in range(200):
+        index.add_commit(float(commit), [f"evt-{commit}-{i}-{uuid.uuid4().hex}" for i in range(1000)])
+    assert len(index) == 200_000
+    assert index.nbytes() / len(index) <= 40, index.nbytes() / len(index)
+    kept = [f"kept-{i}" for i in range(5000)]
+    index.add_commit(1000.0, kept)
+    assert all(i in index for i in kept)
+    assert not any(f"other-{i}" in index for i in range(5000))
+    assert index.isdisjoint([f"other-{i}" for i in range(100)]) and not index.isdisjoint(["x", "kept-7"])
+    while len(index) > 5000:
+        index.forget_oldest()  # backward-shift deletion keeps every remaining probe run intact
+    assert len(index) == 5000 and all(i in index for i in kept)
+    assert index.forget_oldest() == 1000.0 and len(index) == 0 and "kept-1" not in index

@@ -135,6 +135,11 @@ def test_business_self_metrics(tmp_path: Path, no_created_samples: None) -> None
         ),
         CounterMetricFamily("business_store_commits", "Group commits to the event store.", value=12),
         CounterMetricFamily("business_store_errors", "Failed commits to the event store.", value=1),
+        GaugeMetricFamily(
+            "business_store_writable",
+            "1 while the event store takes commits; 0 from a failed commit until a write succeeds again.",
+            value=1,
+        ),
         values,
         limit,
     ]

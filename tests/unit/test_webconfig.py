@@ -8,6 +8,7 @@ import bcrypt
 import pytest
 
 from exporters.core.errors import ConfigError
+from exporters.core.httplimits import AuthFailureThrottle
 from exporters.core.webconfig import BasicAuthChecker, load_web_config
 
 
@@ -66,3 +67,22 @@ def test_basic_auth_checker_accepts_2y_hashes_and_caches() -> None:
     assert not checker.check("prom", "wrong")
     assert not checker.check("nobody", "right")
     assert not checker.check("prom", "")
+
+
+def test_only_a_login_that_passed_bcrypt_is_cached() -> None:
+    hashed = bcrypt.hashpw(b"right", bcrypt.gensalt(4)).decode()
+    checker = BasicAuthChecker({"prom": hashed})
+    assert not checker.cached("prom", "right")
+    assert not checker.check("prom", "wrong") and not checker.cached("prom", "wrong")
+    assert checker.check("prom", "right") and checker.cached("prom", "right")
+    assert not checker.cached("nobody", "right")
+
+
+def test_auth_failure_throttle_bounds_attempts_per_address() -> None:
+    throttle = AuthFailureThrottle(per_minute=3)
+    assert [throttle.take("10.0.0.1") for _ in range(3)] == [0, 0, 0]
+    wait = throttle.take("10.0.0.1")
+    assert 1 <= wait <= 20  # one attempt comes back every 20 s
+    assert throttle.take("10.0.0.2") == 0  # another address has its own bucket
+    throttle.refund("10.0.0.1")  # a success gives its attempt back
+    assert throttle.take("10.0.0.1") == 0

@@ -1,0 +1,122 @@
+"""Fuzzing the ingest API of a real exporter with hypothesis: every answer is a 2xx or a 4xx in
+the JSON error shape, and the exporter counts exactly the events it acknowledged."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from pathlib import Path
+from typing import Any
+
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exporters.stack.procs import ManagedProcess
+from tests.business_util import TOKEN, start_business
+from tests.helpers import value
+
+CASES = 2000
+
+labels_of = {
+    "claims": st.fixed_dictionaries(
+        {"type": st.sampled_from(["land", "kyc", "x" * 200, ""]), "status": st.sampled_from(["submitted", "lost"])}
+    ),
+    "verifications": st.fixed_dictionaries(
+        {"type": st.sampled_from(["kyc", "land"]), "outcome": st.sampled_from(["success", "failed"])}
+    ),
+    "node_events": st.fixed_dictionaries(
+        {"sender": st.text(min_size=0, max_size=20), "event": st.sampled_from(["synced", "started"])}
+    ),
+}
+numbers = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, 1, 1e308, -1e308, 5e-324]),
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | numbers | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@st.composite
+def events(draw: st.DrawFn) -> Any:
+    kind = draw(st.sampled_from([*labels_of, "refunds"]))
+    event: dict[str, Any] = {"type": kind, "labels": draw(labels_of.get(kind, st.just({})))}
+    if draw(st.booleans()):
+        event["value"] = draw(st.one_of(numbers, json_values))
+    if draw(st.booleans()):
+        event["id"] = draw(st.text(min_size=0, max_size=140) | json_values)
+    if draw(st.integers(0, 9)) == 0:
+        event["timestamp"] = draw(numbers)
+    if draw(st.integers(0, 19)) == 0:
+        event[draw(st.text(max_size=5))] = draw(json_values)
+    if draw(st.integers(0, 19)) == 0:
+        return draw(json_values)  # not an event at all
+    return event
+
+
+@st.composite
+def requests_(draw: st.DrawFn) -> tuple[bytes, dict[str, str]]:
+    body: Any = draw(st.one_of(events(), st.lists(events(), max_size=6)))
+    raw = json.dumps(body).encode()
+    if draw(st.integers(0, 9)) == 0:
+        raw = draw(st.binary(max_size=64))
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    encoding = draw(st.sampled_from(["identity", "identity", "identity", "gzip", "deflate", "br", "garbage"]))
+    if encoding == "gzip":
+        raw = gzip.compress(raw)
+    elif encoding == "deflate":
+        raw = zlib.compress(raw)
+    if encoding != "identity":
+        headers["Content-Encoding"] = encoding
+    if draw(st.integers(0, 19)) == 0:
+        headers["Content-Type"] = draw(st.sampled_from(["text/plain", "application/json; charset=latin-1", ""]))
+    if draw(st.integers(0, 29)) == 0:
+        headers["Authorization"] = draw(st.sampled_from(["", "Bearer wrong", "Basic eDp5"]))
+    return raw, headers
+
+
+def test_fuzzed_requests_get_2xx_or_json_4xx_and_accepted_counts_match(
+    tmp_path: Path, procs: list[ManagedProcess]
+) -> None:
+    biz = start_business(tmp_path, procs, {"limits": {"max_body_size": "64KiB"}})
+    url = f"{biz.url}/api/v1/events"
+    acknowledged = 0
+    answers: dict[int, int] = {}
+    session = requests.Session()
+
+    @settings(
+        max_examples=CASES,
+        deadline=None,
+        database=None,
+        derandomize=True,  # the same cases every run: a failure reproduces
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(requests_())
+    def one(request: tuple[bytes, dict[str, str]]) -> None:
+        nonlocal acknowledged
+        raw, headers = request
+        r = session.post(url, data=raw, headers=headers, timeout=10)
+        answers[r.status_code] = answers.get(r.status_code, 0) + 1
+        assert 200 <= r.status_code < 300 or 400 <= r.status_code < 500, (r.status_code, r.text, raw[:200])
+        assert r.headers["Content-Type"].startswith("application/json"), r.text
+        body = r.json()
+        if r.status_code == 200:
+            acknowledged += body["accepted"]
+        else:
+            assert isinstance(body["error"], str) and isinstance(body["message"], str), body
+            assert len(r.content) < 2048, "an error echoes too much of the request"
+
+    one()
+    session.close()
+    metrics = biz.metrics()
+    print(f"answers by status: {dict(sorted(answers.items()))}, {acknowledged} events acknowledged")
+    assert sum(answers.values()) >= CASES
+    assert answers.get(200, 0) >= 50 and sum(n for s, n in answers.items() if s >= 400) >= 500, answers
+    assert value(metrics, "business_events_accepted_total") == acknowledged
+    log = biz.process.log_path.read_text()
+    assert "Traceback" not in log and "level=error" not in log
