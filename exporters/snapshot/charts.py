@@ -54,8 +54,8 @@ def y_range(
 ) -> tuple[float, float]:
     """The value range to draw: the data, the panel's min/max, and thresholds not far above the data."""
     lo, hi = min(values), max(values)
-    for limit in limits:  # an alert line three spans away would squash the data into a flat line
-        if lo - 3 * (hi - lo or abs(hi) or 1) <= limit <= hi + 3 * (hi - lo or abs(hi) or 1):
+    for limit in limits:  # flat data shows its distance to the line; varying data is not squashed by a far one
+        if hi == lo or lo - 3 * (hi - lo) <= limit <= hi + 3 * (hi - lo):
             lo, hi = min(lo, limit), max(hi, limit)
     if fixed_min is not None:
         lo = min(lo, fixed_min)

@@ -108,7 +108,11 @@ def test_chart_has_time_and_value_axes_a_threshold_and_distinct_bounds() -> None
     assert len(set(y_labels)) == len(y_labels) >= 3 and all(label.endswith(" s") for label in y_labels)
     assert re.findall(r'text-anchor="middle" class=tick>(\d\d:\d\d)<', svg)[:2] == ["07:45", "07:50"]
     assert svg.count("class=threshold") == 1
-    far = charts.line_chart(series, "s", WINDOW, 600, thresholds=[charts.Step(600.0, "#c4162a")])
+    # Flat data shows how far the line is; varying data is not squashed by a line far above it.
+    flat_far = charts.line_chart(series, "s", WINDOW, 600, thresholds=[charts.Step(600.0, "#c4162a")])
+    assert flat_far.count("class=threshold") == 1 and _y_labels(flat_far)[-1] == "10.0 min"
+    varying = [Series({}, [(WINDOW[0] + i * 15, 1.9 + (i % 2) / 10) for i in range(61)], "dev a")]
+    far = charts.line_chart(varying, "s", WINDOW, 600, thresholds=[charts.Step(600.0, "#c4162a")])
     assert "threshold 10 min is off the chart" in far and "class=threshold" not in far
 
 
