@@ -56,6 +56,19 @@ def summarize(
     return summary
 
 
+def current_alerts(prometheus: Prometheus, at: float) -> list[Alert]:
+    """Pending and firing alerts at `at`, from the same ALERTS series the dashboards' lists read (so the
+    page agrees with itself when an alert flaps), with the summaries Prometheus holds for them."""
+    summaries = {(a.name, tuple(sorted(a.labels.items()))): a.summary for a in prometheus.alerts()}
+    out = []
+    for s in prometheus.query("ALERTS", at):
+        labels = {k: v for k, v in s.labels.items() if k not in ("__name__", "alertname", "alertstate")}
+        name = s.labels.get("alertname", "?")
+        summary = summaries.get((name, tuple(sorted(labels.items()))), "")
+        out.append(Alert(name, s.labels.get("alertstate", ""), labels, summary))
+    return sorted(out, key=lambda a: (a.labels.get("severity", "") != "critical", a.name))
+
+
 def health(prometheus: Prometheus, at: float, alertmanager_expected: bool) -> list[Component]:
     """Prometheus itself, every scrape job by its `up`, and the Alertmanagers Prometheus sends to."""
     components = [Component("Prometheus", True, f"answering at {prometheus.url}")]

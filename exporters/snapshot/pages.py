@@ -214,6 +214,6 @@ def snapshot(
         result.failures += failures
         summaries.append(index.summarize(dashboard, page.name, ctx.values, prometheus, end, len(failures)))
     health = index.health(prometheus, end, alertmanager_expected)
-    body = index.body(summaries, health, prometheus.alerts())
+    body = index.body(summaries, health, index.current_alerts(prometheus, end))
     result.index.write_text(PAGE.format(title="AlisChain monitoring", style=STYLE, meta=html.escape(meta), body=body))
     return result

@@ -194,6 +194,7 @@ def _healthy(extra: dict[str, Any] | None = None) -> Recorded:
             "/api/v1/alerts": {"status": "success", "data": {"alerts": []}},
             "/api/v1/alertmanagers": {"status": "success", "data": {"activeAlertmanagers": [{"url": "http://am"}]}},
             "up": vector([({"job": "alismon-system", "instance": "a"}, 1)]),
+            "ALERTS": vector([]),
             **(extra or {}),
         },
         default=matrix([0.25, 0.5, 0.75]),
@@ -224,11 +225,16 @@ def test_index_answers_is_anything_wrong(tmp_path: Path) -> None:
                 "status": "success",
                 "data": {
                     "alerts": [
-                        {"labels": {"alertname": "HostDown", "severity": "critical"}, "state": "firing"},
+                        {
+                            "labels": {"alertname": "HostDown", "severity": "critical"},
+                            "state": "firing",
+                            "annotations": {"summary": "A host is down."},
+                        },
                         {"labels": {"alertname": "Watchdog"}, "state": "firing"},
                     ]
                 },
             },
+            "ALERTS": vector([(firing, 1), ({**firing, "alertname": "Watchdog", "severity": "none"}, 1)]),
             "up": vector(
                 [({"job": "alismon-system", "instance": "a"}, 0), ({"job": "prometheus", "instance": "p"}, 1)]
             ),
@@ -245,6 +251,7 @@ def test_index_answers_is_anything_wrong(tmp_path: Path) -> None:
     html = result.index.read_text()
     assert "Something is wrong: 1 alert firing, 2 components unhealthy." in html
     assert "1 firing</span>" in html and "HostDown" in html and "Watchdog" not in html
+    assert "A host is down." in html  # the summary Prometheus holds for the alert
     assert "0 of 1 targets up: down a" in html and "configured, but Prometheus has discovered none" in html
 
 
