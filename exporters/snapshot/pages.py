@@ -134,7 +134,7 @@ main{padding:12px 20px;max-width:1600px}
 .empty{color:#888;font-size:13px}
 .error{color:#c4162a;font-size:12px;word-break:break-word}
 .more,.caption{font-size:11px;color:#666;margin:2px 0}
-table.health{width:auto;font-size:13px}
+table.data.health{width:auto;font-size:13px}
 table{border-collapse:collapse;font-size:12px} td,th{padding:2px 8px 2px 0;text-align:left;vertical-align:top}
 th{color:#555;font-weight:600;border-bottom:1px solid #ddd}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}

@@ -7,6 +7,7 @@ screenshot is not blank; a stopped Prometheus makes the command fail, naming the
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import subprocess
@@ -47,10 +48,25 @@ def assert_no_lies(prometheus: str) -> None:
     assert ratios and all(0 <= float(r["value"][1]) <= 1 for r in ratios), ratios
 
 
-def snapshot(cfg: Path, prometheus: str, out: Path) -> subprocess.CompletedProcess[str]:
-    argv = alismon_argv("snapshot", "--prometheus", prometheus, "--out", str(out), "--minutes", "3", "--png",
+def snapshot(cfg: Path, prometheus: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    argv = alismon_argv("snapshot", "--prometheus", prometheus, "--out", str(out), "--minutes", "3", *extra,
                         config_file=cfg)  # fmt: skip
     return subprocess.run(argv, capture_output=True, text=True, timeout=180, cwd=REPO)
+
+
+def assert_a_failed_query_fails_the_snapshot(cfg: Path, prometheus: str, tmp_path: Path) -> None:
+    """A dashboard with a query Prometheus rejects: exit 1 naming it, and the panel says so."""
+    bad = {
+        "uid": "bad",
+        "title": "Bad",
+        "panels": [{"type": "stat", "title": "Broken", "targets": [{"expr": "sum(up"}]}],
+    }
+    (tmp_path / "root" / "dashboards").mkdir(parents=True)
+    (tmp_path / "root" / "dashboards" / "bad.json").write_text(json.dumps(bad))
+    failed = snapshot(cfg, prometheus, tmp_path / "bad", "--root", str(tmp_path / "root"))
+    assert failed.returncode == 1 and "query failed: Bad / Broken: sum(up: bad_data" in failed.stderr, failed.stderr
+    page = (tmp_path / "bad" / "bad.html").read_text()
+    assert 'class="panel failed"' in page and "query failed" in page and "1 queries failed" in page
 
 
 def assert_pages_readable(out: Path) -> None:
@@ -115,7 +131,7 @@ def test_snapshot_healthy_during_a_chain_break_and_with_prometheus_down(
             wait_for(lambda r=rule: prom_query(stack.prometheus, r), 60, f"{rule} recorded")
 
         assert_no_lies(stack.prometheus)
-        healthy = snapshot(stack.config_file, stack.prometheus, tmp_path / "healthy")
+        healthy = snapshot(stack.config_file, stack.prometheus, tmp_path / "healthy", "--png")
         assert healthy.returncode == 0, healthy.stderr
         assert_pages_readable(tmp_path / "healthy")
 
@@ -134,11 +150,13 @@ def test_snapshot_healthy_during_a_chain_break_and_with_prometheus_down(
             "no platform transaction in the rule window",
         )
         assert_no_lies(stack.prometheus)
-        broken = snapshot(stack.config_file, stack.prometheus, tmp_path / "broken")
+        broken = snapshot(stack.config_file, stack.prometheus, tmp_path / "broken", "--png")
         assert broken.returncode == 0, broken.stderr
         assert_pages_readable(tmp_path / "broken")
         index = (tmp_path / "broken" / "index.html").read_text()
         assert "alismon-blockchain" in index and "Components" in index
+
+        assert_a_failed_query_fails_the_snapshot(stack.config_file, stack.prometheus, tmp_path)
 
         prometheus = next(p for p in procs if p.name == "prometheus")
         prometheus.stop()
