@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--out", default=".run/snapshots", help="where the pages go (default: %(default)s)")
     snap.add_argument("--minutes", type=float, default=15, help="how far back (default: %(default)s)")
     snap.add_argument("--root", default=".", help="the repository root holding dashboards/ (default: %(default)s)")
+    snap.add_argument("--png", action="store_true", help="also a full-page PNG of each page (headless chromium)")
 
     demo = sub.add_parser("demo", help="demo workloads the demo stack runs")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True, metavar="SUBCOMMAND")
@@ -190,14 +191,48 @@ def _stack(args: argparse.Namespace, config: Config) -> int:
 
 def _snapshot(args: argparse.Namespace, config: Config) -> int:
     from exporters.snapshot.pages import snapshot
+    from exporters.snapshot.queries import Prometheus, QueryError
     from exporters.stack.topology import loopback
 
     host, port = loopback(config.prometheus.listen_address)
-    prometheus = args.prometheus or f"http://{host}:{port}"
-    pages = snapshot(prometheus, Path(args.root) / "dashboards", Path(args.out), args.minutes,
-                     config.prometheus.scrape_interval)  # fmt: skip
-    print(f"wrote {len(pages)} dashboards: {Path(args.out) / 'index.html'}")
+    prometheus = Prometheus(args.prometheus or f"http://{host}:{port}")
+    try:
+        result = snapshot(prometheus, Path(args.root) / "dashboards", Path(args.out), args.minutes,
+                          config.prometheus.scrape_interval, bool(config.prometheus.targets.alertmanager))  # fmt: skip
+    except QueryError as exc:
+        print(f"alismon snapshot: no pages written: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(result.pages)} dashboards: {result.index}")
+    if args.png and not _screenshots([result.index, *result.pages], Path(args.out)):
+        return 1
+    if result.failures:
+        for failure in result.failures:
+            print(f"alismon snapshot: query failed: {failure}", file=sys.stderr)
+        print(f"alismon snapshot: {len(result.failures)} queries failed; their panels say so", file=sys.stderr)
+        return 1
     return 0
+
+
+def _screenshots(pages: list[Path], out: Path) -> bool:
+    """A PNG next to each page; False (after saying why) on a console error, a blank image or no Chromium."""
+    from exporters.core.tools import ToolMissing
+    from exporters.snapshot.png import ScreenshotError, distinct_bytes, screenshots
+
+    try:
+        shots = screenshots(pages, out)
+    except (ToolMissing, ScreenshotError, TimeoutError) as exc:
+        print(f"alismon snapshot: no screenshots: {exc or 'chromium timed out'}", file=sys.stderr)
+        return False
+    ok = True
+    for shot in shots:
+        for error in shot.console_errors:
+            print(f"alismon snapshot: {shot.page.name}: {error}", file=sys.stderr)
+            ok = False
+        if distinct_bytes(shot.png) < 16:
+            print(f"alismon snapshot: {shot.png} is blank", file=sys.stderr)
+            ok = False
+    print(f"wrote {len(shots)} screenshots: {out}/*.png")
+    return ok
 
 
 def _read_token(path: str | None) -> str | None:

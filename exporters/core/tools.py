@@ -17,6 +17,7 @@ INSTALL_HINTS = {
     "prometheus-process-exporter": "apt-get install -y --no-install-recommends prometheus-process-exporter",
     "unshare": "apt-get install -y util-linux",
     "docker-compose": "apt-get install -y --no-install-recommends docker-compose",
+    "chromium": "apt-get install -y --no-install-recommends chromium (or run ./scripts/setup)",
     "anvil": "npm install --prefix .tools @foundry-rs/anvil-linux-amd64 (or run ./scripts/setup)",
     "ganache": "npm install --prefix .tools ganache@7.9.2 (or run ./scripts/setup)",
     "hardhat": "npm install --prefix .tools hardhat@2.29.1 (or run ./scripts/setup)",

@@ -3,33 +3,36 @@
 The native stack has no Grafana (Debian does not package it). This reads the rendered
 dashboards/*.json, runs every panel's queries over the last minutes against a Prometheus (template
 variables at their defaults, `$__rate_interval` at four scrape intervals), and writes one page per
-dashboard: a small SVG line chart per graph panel, the latest values for stat, gauge and table
-panels. No JavaScript, no external assets: the pages open from disk and can be attached to a ticket.
+dashboard laid out on Grafana's 24-column grid: line charts with time and value axes, threshold
+lines and a last/min/max legend; stat tiles coloured by their thresholds with a sparkline; bar
+gauges; tables with a column per label. No JavaScript, no external assets: the pages open from disk
+and can be attached to a ticket. A panel whose query failed says so, and the snapshot reports it.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
+from exporters.snapshot import charts, index, tables
+from exporters.snapshot.queries import Prometheus, QueryError, Series
 
-COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-MAX_SERIES = 8
-WIDTH, HEIGHT = 420, 140
+MAX_SERIES = 10
+PAGE_WIDTH = 1560  # px of Grafana's 24 columns
 _LEGEND = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
 @dataclass
-class Series:
-    name: str
-    points: list[tuple[float, float]]
+class Snapshot:
+    index: Path
+    pages: list[Path] = field(default_factory=list)
+    # "<dashboard> / <panel>: <query>: <error>" for every query that failed
+    failures: list[str] = field(default_factory=list)
 
 
 def variables(dashboard: dict[str, Any], rate_interval: str) -> dict[str, str]:
@@ -46,136 +49,171 @@ def substitute(expr: str, values: dict[str, str]) -> str:
     return expr
 
 
-def query_range(prometheus: str, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
-    params: dict[str, str | float] = {"query": expr, "start": start, "end": end, "step": step}
-    r = requests.get(f"{prometheus.rstrip('/')}/api/v1/query_range", params=params, timeout=30)
-    body = r.json()
-    if body.get("status") != "success":
-        raise ValueError(f"{body.get('errorType', 'error')}: {body.get('error', r.text[:200])}")
-    result: list[dict[str, Any]] = body["data"]["result"]
-    return result
-
-
 def legend(fmt: str, labels: dict[str, str]) -> str:
-    if fmt:
-        return _LEGEND.sub(lambda m: labels.get(m.group(1), ""), fmt)
-    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__") + "}"
+    if fmt and fmt != "__auto":
+        return _LEGEND.sub(lambda m: labels.get(m.group(1), ""), fmt).strip()
+    name = labels.get("__name__", "")
+    rest = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
+    return f"{name}{{{rest}}}" if rest or not name else name
 
 
-def fmt_value(value: float, unit: str) -> str:
-    if math.isnan(value) or math.isinf(value):
-        return str(value)
-    if unit == "percentunit":
-        return f"{value * 100:.1f}%"
-    if unit in ("bytes", "decbytes"):
-        for suffix in ("B", "KiB", "MiB", "GiB", "TiB"):
-            if abs(value) < 1024 or suffix == "TiB":
-                return f"{value:.1f} {suffix}"
-            value /= 1024
-    if unit == "s":
-        return f"{value * 1000:.1f} ms" if abs(value) < 1 else f"{value:.1f} s"
-    if unit.startswith("suffix:"):
-        return f"{value:.4g}{unit.removeprefix('suffix:')}"
-    if unit == "bool_yes_no":
-        return "yes" if value else "no"
-    return f"{value:.4g}" + {"ops": "/s", "reqps": " req/s", "Bps": " B/s"}.get(unit, "")
+@dataclass
+class Context:
+    prometheus: Prometheus
+    values: dict[str, str]
+    window: tuple[float, float, float]  # start, end, step
 
 
-def svg_chart(series: list[Series], unit: str) -> str:
-    points = [p for s in series for p in s.points if math.isfinite(p[1])]
-    if not points:
-        return "<p class=empty>no finite values</p>"
-    t0, t1 = min(p[0] for p in points), max(p[0] for p in points)
-    lo, hi = min(p[1] for p in points), max(p[1] for p in points)
-    if hi == lo:
-        lo, hi = lo - 1, hi + 1
-    span = max(t1 - t0, 1e-9)
-
-    def xy(t: float, v: float) -> str:
-        return f"{(t - t0) / span * (WIDTH - 4) + 2:.1f},{HEIGHT - 2 - (v - lo) / (hi - lo) * (HEIGHT - 4):.1f}"
-
-    lines = [
-        f'<polyline fill="none" stroke="{COLORS[i % len(COLORS)]}" stroke-width="1.5" '
-        f'points="{" ".join(xy(t, v) for t, v in s.points if math.isfinite(v))}"/>'
-        for i, s in enumerate(series)
-    ]
-    return (
-        f'<svg width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img">'
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fafafa" stroke="#ddd"/>{"".join(lines)}'
-        f'<text x="4" y="12" font-size="10">{html.escape(fmt_value(hi, unit))}</text>'
-        f'<text x="4" y="{HEIGHT - 4}" font-size="10">{html.escape(fmt_value(lo, unit))}</text></svg>'
-    )
-
-
-def panel_html(
-    panel: dict[str, Any], prometheus: str, values: dict[str, str], window: tuple[float, float, float]
-) -> str:
-    unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "")
+def _fetch(panel: dict[str, Any], ctx: Context) -> tuple[list[Series], list[tuple[str, str]]]:
+    """The panel's series (named by legend, tagged with refId) and (query, error) for each failed target."""
     series: list[Series] = []
-    errors: list[str] = []
+    errors: list[tuple[str, str]] = []
+    instant = panel["type"] in ("table", "bargauge")
+    start, end, step = ctx.window
     for target in panel.get("targets", []):
-        expr = substitute(target["expr"], values)
+        expr = substitute(target["expr"], ctx.values)
         try:
-            result = query_range(prometheus, expr, *window)
-        except (requests.RequestException, ValueError) as exc:
-            errors.append(f"{expr}: {exc}")
+            result = ctx.prometheus.query(expr, end) if instant else ctx.prometheus.query_range(expr, start, end, step)
+        except QueryError as exc:
+            errors.append((expr, str(exc)))
             continue
-        for r in result:
-            pts = [(float(t), float(v)) for t, v in r["values"]]
-            series.append(Series(legend(target.get("legendFormat", ""), r["metric"]), pts))
-    title = html.escape(panel["title"])
+        for s in result:
+            s.name = legend(target.get("legendFormat", ""), s.labels)
+            s.ref = target.get("refId", "A")
+        series.extend(sorted(result, key=lambda s: s.name))
+    return series, errors
+
+
+def panel_html(panel: dict[str, Any], ctx: Context) -> tuple[str, list[str]]:
+    """The panel's HTML and its failed queries."""
+    defaults = panel.get("fieldConfig", {}).get("defaults", {})
+    unit = str(defaults.get("unit", ""))
+    fixed = (defaults.get("min"), defaults.get("max"))
+    thresholds = charts.steps(panel)
+    width = max(240, round(panel.get("gridPos", {}).get("w", 12) / 24 * PAGE_WIDTH) - 26)
+    series, errors = _fetch(panel, ctx)
+    kind = panel["type"]
     if errors:
-        body = "".join(f"<p class=error>{html.escape(e)}</p>" for e in errors)
+        body = "".join(
+            f"<p class=error><b>query failed</b>: <code>{html.escape(q)}</code><br>{html.escape(e)}</p>"
+            for q, e in errors
+        )
     elif not series:
         body = "<p class=empty>no data</p>"
-    elif panel["type"] in ("timeseries", "bargauge"):
+    elif kind == "timeseries":
         shown = series[:MAX_SERIES]
-        keys = "".join(
-            f'<li><span style="color:{COLORS[i % len(COLORS)]}">&#9632;</span> {html.escape(s.name)}: '
-            f"{html.escape(fmt_value(s.points[-1][1], unit))}</li>"
-            for i, s in enumerate(shown)
-        )
-        more = f"<li>... and {len(series) - MAX_SERIES} more series</li>" if len(series) > MAX_SERIES else ""
-        body = svg_chart(shown, unit) + f"<ul>{keys}{more}</ul>"
-    else:  # stat, gauge, table: the latest value of each series
-        rows = "".join(
-            f"<tr><td>{html.escape(s.name)}</td><td>{html.escape(fmt_value(s.points[-1][1], unit))}</td></tr>"
-            for s in series
-        )
-        body = f"<table>{rows}</table>"
-    return f'<section class=panel data-type="{panel["type"]}"><h3>{title}</h3>{body}</section>'
+        body = charts.line_chart(shown, unit, ctx.window, width, fixed, thresholds) + charts.legend(shown, unit)
+        if len(series) > MAX_SERIES:
+            body += f"<p class=more>{len(series) - MAX_SERIES} more series not drawn</p>"
+    elif kind == "table":
+        body = tables.table(series, panel.get("targets", []), unit)
+    elif kind == "bargauge":
+        body = tables.bar_gauges(series, unit, thresholds, fixed)
+    else:  # stat, gauge
+        body = tables.stat_tiles(series, unit, thresholds)
+    span = panel.get("gridPos", {}).get("w", 12)
+    state = " failed" if errors else ""
+    section = (
+        f'<section class="panel{state}" data-type="{kind}" style="grid-column:span {span}">'
+        f"<h3>{html.escape(panel['title'])}</h3>{body}</section>"
+    )
+    return section, [f"{panel['title']}: {q}: {e}" for q, e in errors]
 
 
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title><style>
-body{{font-family:sans-serif;margin:1em}} .panel{{display:inline-block;vertical-align:top;width:440px;margin:4px;
-padding:6px;border:1px solid #ddd}} h2{{clear:both;margin-top:1em}} h3{{font-size:14px;margin:0 0 4px}}
-ul{{font-size:11px;padding-left:1em;margin:4px 0}} table{{font-size:12px}} .empty{{color:#888}} .error{{color:#c00}}
-</style></head><body><p><a href="index.html">All dashboards</a></p><h1>{title}</h1><p>{meta}</p>{body}</body></html>"""
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f5;color:#222}
+header{background:#1f2937;color:#fff;padding:10px 20px} header a{color:#9ecbff} header h1{margin:4px 0;font-size:22px}
+header p{margin:2px 0;font-size:13px;color:#d1d5db}
+main{padding:12px 20px;max-width:1600px}
+.grid{display:grid;grid-template-columns:repeat(24,1fr);gap:8px}
+.row{grid-column:span 24;margin:12px 0 0;font-size:17px;border-bottom:1px solid #ccc;padding-bottom:2px}
+.panel{background:#fff;border:1px solid #d8d9da;border-radius:3px;padding:8px;min-width:0;overflow:hidden}
+.panel.failed{border:2px solid #c4162a;background:#fff5f5}
+.panel h3{font-size:14px;margin:0 0 6px}
+.tick{font-size:10px;fill:#555}
+.empty{color:#888;font-size:13px}
+.error{color:#c4162a;font-size:12px;word-break:break-word}
+.more,.caption{font-size:11px;color:#666;margin:2px 0}
+table.data.health{width:auto;font-size:13px}
+table{border-collapse:collapse;font-size:12px} td,th{padding:2px 8px 2px 0;text-align:left;vertical-align:top}
+th{color:#555;font-weight:600;border-bottom:1px solid #ddd}
+.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.legend{width:100%;margin-top:4px} table.legend td:first-child{word-break:break-all;width:64%}
+table.legend th{text-align:right}
+table.data{width:100%} table.data tr:nth-child(even){background:#f7f7f7}
+.swatch{display:inline-block;width:10px;height:10px;margin-right:5px;border-radius:2px}
+.stats{display:flex;flex-wrap:wrap;gap:6px}
+.stat{flex:1 1 140px;color:#fff;border-radius:3px;padding:6px 8px;min-height:64px}
+.stat-name{font-size:12px;opacity:.9}
+.stat-value{font-size:26px;font-weight:600}
+.spark{display:block;width:100%}
+table.bars{width:100%} .bar-cell{width:55%} .bar{background:#eee;height:12px;border-radius:2px}
+.bar div{height:12px;border-radius:2px}
+.ok{color:#37872d} .bad{color:#c4162a} .warn{color:#e55400} .muted{color:#888}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px;font-weight:600}
+.badge.ok{background:#37872d}
+.badge.bad{background:#c4162a}
+.badge.warn{background:#e55400}
+.badge.muted{background:#888}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:10px}
+.card{background:#fff;border:1px solid #d8d9da;border-left:6px solid #37872d;border-radius:3px;padding:10px}
+.card.bad{border-left-color:#c4162a}
+.card h2{font-size:17px;margin:0 0 4px}
+.card ul{margin:4px 0;padding-left:18px;font-size:13px}
+.verdict{font-size:20px;font-weight:600;margin:6px 0 12px}
+"""
+
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{style}</style></head>
+<body><header><p><a href="index.html">&larr; All dashboards</a></p><h1>{title}</h1><p>{meta}</p></header>
+<main>{body}</main></body></html>"""
 
 
-def snapshot(prometheus: str, dashboards: Path, out: Path, minutes: float, scrape_interval: float) -> list[Path]:
-    """Write one page per dashboard and an index; returns the pages."""
+def dashboard_page(dashboard: dict[str, Any], ctx: Context, meta: str) -> tuple[str, list[str]]:
+    parts, failures = [], []
+    for panel in dashboard.get("panels", []):
+        if panel["type"] == "row":
+            parts.append(f"<h2 class=row>{html.escape(panel['title'])}</h2>")
+            continue
+        section, failed = panel_html(panel, ctx)
+        parts.append(section)
+        failures += [f"{dashboard['title']} / {f}" for f in failed]
+    notice = (
+        f"<p class=error><b>{len(failures)} queries failed</b>: the panels marked red show why.</p>" if failures else ""
+    )
+    title = html.escape(dashboard["title"])
+    body = f"{notice}<div class=grid>{''.join(parts)}</div>"
+    return PAGE.format(title=title, style=STYLE, meta=html.escape(meta), body=body), failures
+
+
+def snapshot(
+    prometheus: Prometheus,
+    dashboards: Path,
+    out: Path,
+    minutes: float,
+    scrape_interval: float,
+    alertmanager_expected: bool = True,
+) -> Snapshot:
+    """Write one page per dashboard and an index. Unreachable (before anything is written) if Prometheus
+    does not answer; failed queries are marked on their panels and listed in the result."""
+    version = prometheus.check()
     out.mkdir(parents=True, exist_ok=True)
     end = time.time()
-    window = (end - minutes * 60, end, max(scrape_interval, minutes * 60 / 200))
+    window = (end - minutes * 60, end, max(scrape_interval, minutes * 60 / 240))
     rate_interval = f"{int(max(4 * scrape_interval, 60))}s"
     taken = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(end))
-    pages, links = [], []
+    meta = f"Prometheus {prometheus.url} (version {version}), the {minutes:g} minutes before {taken}"
+    result = Snapshot(out / "index.html")
+    summaries = []
     for path in sorted(dashboards.glob("*.json")):
         dashboard = json.loads(path.read_text())
-        values = variables(dashboard, rate_interval)
-        parts = []
-        for panel in dashboard.get("panels", []):
-            if panel["type"] == "row":
-                parts.append(f"<h2>{html.escape(panel['title'])}</h2>")
-            else:
-                parts.append(panel_html(panel, prometheus, values, window))
-        meta = html.escape(f"{prometheus}, the {minutes:g} minutes before {taken}")
+        ctx = Context(prometheus, variables(dashboard, rate_interval), window)
+        page_html, failures = dashboard_page(dashboard, ctx, meta)
         page = out / f"{dashboard['uid']}.html"
-        title = html.escape(dashboard["title"])
-        page.write_text(PAGE.format(title=title, meta=meta, body="".join(parts)))
-        pages.append(page)
-        links.append(f'<li><a href="{page.name}">{title}</a></li>')
-    index = PAGE.format(title="AlisChain dashboards", meta=html.escape(taken), body=f"<ul>{''.join(links)}</ul>")
-    (out / "index.html").write_text(index)
-    return pages
+        page.write_text(page_html)
+        result.pages.append(page)
+        result.failures += failures
+        summaries.append(index.summarize(dashboard, page.name, ctx.values, prometheus, end, len(failures)))
+    health = index.health(prometheus, end, alertmanager_expected)
+    body = index.body(summaries, health, index.current_alerts(prometheus, end))
+    result.index.write_text(PAGE.format(title="AlisChain monitoring", style=STYLE, meta=html.escape(meta), body=body))
+    return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 import signal
 import subprocess
@@ -151,6 +152,15 @@ def test_status_and_down_without_a_stack_and_down_spares_a_reused_pid(tmp_path: 
 NO_DATA_ON_ANVIL = {("blockchain.json", "Peers")}
 
 
+def _queries_with_units(name: str, job: str) -> list[tuple[str, str, str]]:
+    """(panel title, query, the panel's unit) of one dashboard, in panel_queries' order."""
+    panels = [p for p in load(name)["panels"] for _ in p.get("targets", [])]
+    return [
+        (title, expr, str(p.get("fieldConfig", {}).get("defaults", {}).get("unit", "")))
+        for (title, expr), p in zip(panel_queries(load(name), job), panels, strict=True)
+    ]
+
+
 def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: Path) -> None:
     cfg, ports = stack_config(tmp_path)
     run = tmp_path / "run"
@@ -203,12 +213,12 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
         drawn = 0
         for name in DASHBOARD_JOBS:
             page = (run / "snap" / f"{load(name)['uid']}.html").read_text()
-            sections = re.findall(r"<section class=panel[^>]*><h3>(.*?)</h3>(.*?)</section>", page)
+            sections = re.findall(r'<section class="panel[^"]*"[^>]*><h3>(.*?)</h3>(.*?)</section>', page, re.S)
             assert len(sections) == len([p for p in load(name)["panels"] if p["type"] != "row"])
             assert "class=error" not in page
             for title, body in sections:
                 if (name, html.unescape(title)) not in NO_DATA_ON_ANVIL:
-                    assert "<svg" in body or "<table>" in body, f"{name} / {title}: {body[:200]}"
+                    assert re.search(r"<svg|<table|class=stat", body), f"{name} / {title}: {body[:200]}"
                     drawn += 1
         assert drawn > 80
         assert all(f"{load(n)['uid']}.html" in (run / "snap/index.html").read_text() for n in DASHBOARD_JOBS)
@@ -238,6 +248,27 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
             rules = requests.get(f"{prom}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
             states = sorted((r["labels"]["alertname"], r["state"]) for r in rules)
             raise AssertionError(f"{exc}; in Alertmanager: {sorted(seen)}; in Prometheus: {states}") from None
+
+        # During the breaks the pages still tell no lies, and the index says what is wrong.
+        for name, job in DASHBOARD_JOBS.items():
+            for title, expr, unit in _queries_with_units(name, job):
+                for sample in prom_query(prom, expr):
+                    value = float(sample["value"][1])
+                    assert math.isfinite(value), f"{name} / {title}: {expr} = {value}"
+                    assert unit != "percentunit" or 0 <= value <= 1, f"{name} / {title}: {expr} = {value}"
+        broken = subprocess.run(
+            alismon_argv("snapshot", "--out", str(run / "broken"), "--minutes", "5", config_file=cfg),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert broken.returncode == 0, broken.stderr
+        for broken_page in (run / "broken").glob("*.html"):
+            assert not re.search(r"\b(NaN|[+-]Inf)\b", re.sub(r"<[^>]+>", " ", broken_page.read_text())), (
+                broken_page.name
+            )
+        index = (run / "broken" / "index.html").read_text()
+        assert "Something is wrong" in index and "BlockchainEndpointDown" in index and "WatchedProcessDown" in index
         pids = [s["pid"] for s in json.loads((run / "state.json").read_text())["components"]]
     finally:
         down = alismon_stack(cfg, run, "down")
