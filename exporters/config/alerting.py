@@ -46,6 +46,23 @@ class ExporterCollectorFailingAlert(Alert):
     for_: Duration = Field(default=900.0, alias="for")
 
 
+class HostDownAlert(Alert):
+    """Every exporter of an inventory host (`host` label) is down: one page for the host."""
+
+    for_: Duration = Field(default=120.0, alias="for")
+    severity: Severity = "critical"
+
+
+class OutageWindowAlert(Strict):
+    """Never notified (severity info, routed nowhere): it holds from the first failed scrape or poll until
+    `alerting.rate_window` after the last one, so the alerts of rates and ranges over the outage stay
+    inhibited after recovery, until their windows no longer hold it."""
+
+    enabled: bool = True
+    for_: Duration = Field(default=0.0, alias="for")
+    severity: Literal["info"] = "info"
+
+
 class WatchdogAlert(Alert):
     for_: Duration = Field(default=0.0, alias="for")
     severity: Severity = "info"
@@ -174,6 +191,13 @@ class BlockchainEndpointDownAlert(Alert):
     severity: Severity = "critical"
 
 
+class BlockchainChainDownAlert(Alert):
+    """Every endpoint of a chain is down: one chain-level page instead of one per endpoint and symptom."""
+
+    for_: Duration = Field(default=120.0, alias="for")
+    severity: Severity = "critical"
+
+
 class BlockchainChainIdMismatchAlert(Alert):
     for_: Duration = Field(default=60.0, alias="for")
     severity: Severity = "critical"
@@ -269,6 +293,8 @@ class Alerts(Strict):
     ExporterDown: ExporterDownAlert = ExporterDownAlert()
     ExporterAbsent: ExporterAbsentAlert = ExporterAbsentAlert()
     ExporterCollectorFailing: ExporterCollectorFailingAlert = ExporterCollectorFailingAlert()
+    ExporterOutage: OutageWindowAlert = OutageWindowAlert()
+    HostDown: HostDownAlert = HostDownAlert()
     Watchdog: WatchdogAlert = WatchdogAlert()
     PrometheusRuleEvaluationFailures: PrometheusRuleEvaluationFailuresAlert = PrometheusRuleEvaluationFailuresAlert()
     PrometheusNotificationsFailing: PrometheusNotificationsFailingAlert = PrometheusNotificationsFailingAlert()
@@ -286,6 +312,9 @@ class Alerts(Strict):
     BusinessEventsRejected: BusinessEventsRejectedAlert = BusinessEventsRejectedAlert()
     BusinessStoreErrors: BusinessStoreErrorsAlert = BusinessStoreErrorsAlert()
     BlockchainEndpointDown: BlockchainEndpointDownAlert = BlockchainEndpointDownAlert()
+    BlockchainEndpointOutage: OutageWindowAlert = OutageWindowAlert()
+    BlockchainChainDown: BlockchainChainDownAlert = BlockchainChainDownAlert()
+    BlockchainChainOutage: OutageWindowAlert = OutageWindowAlert()
     BlockchainChainIdMismatch: BlockchainChainIdMismatchAlert = BlockchainChainIdMismatchAlert()
     BlockchainSync: BlockchainSyncAlert = BlockchainSyncAlert()
     BlockchainNoNewBlocks: BlockchainNoNewBlocksAlert = BlockchainNoNewBlocksAlert()

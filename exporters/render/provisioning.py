@@ -14,6 +14,7 @@ from exporters.config import Config
 from exporters.config.alerting import AlertingConfig
 from exporters.core.exporter_table import EXPORTER_NAMES
 from exporters.core.types import format_duration
+from exporters.render.inhibition import cause_rules
 from exporters.render.rules import HEADER, dump_yaml, jinja_env
 
 PROMETHEUS_DIR = "provisioning/prometheus"
@@ -239,6 +240,7 @@ def alertmanager_config(alerting: AlertingConfig) -> dict[str, Any]:
                 "target_matchers": ['severity="info"'],
                 "equal": list(routing.inhibit_equal),
             },
+            *cause_rules(alerting),
         ],
         "receivers": [{"name": "null"}, slack, email, heartbeat],
     }
