@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
     check = config_sub.add_parser("check", help="validate the config file; exit 2 with key paths on problems")
     _add_config_flag(check)
+    check.add_argument("--root", default=".", help="the repository root (default: %(default)s)")
+    check.add_argument(
+        "--skip-secret-files",
+        action="store_true",
+        help="do not require the *_file secrets to exist here (they live on the host that runs the stack)",
+    )
 
     render = sub.add_parser("render", help="write rules (and more) from templates and the config")
     _add_config_flag(render)
@@ -136,7 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--token-file", required=True)
     agent.add_argument("--name", default="node-agent-1")
     agent.add_argument("--interval", type=float, default=5.0)
-    for p in (traffic, agent):
+    inbox = demo_sub.add_parser("inbox", help="a Slack webhook and SMTP sink on loopback, with a page of what arrived")
+    inbox.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        type=_listen_address,
+        default="127.0.0.1:9097",
+        help="page, JSON API and Slack webhook (default: %(default)s)",
+    )
+    inbox.add_argument(
+        "--smtp.listen-address",
+        dest="smtp_address",
+        type=_listen_address,
+        default="127.0.0.1:2525",
+        help="SMTP sink (default: %(default)s)",
+    )
+    for p in (traffic, agent, inbox):
         _add_log_flags(p)
     return parser
 
@@ -150,6 +171,21 @@ def _run_exporter(row: ExporterRow, args: argparse.Namespace, config: Config) ->
         exporter.enable_runtime_metrics()
     address = args.listen_address or getattr(config.exporters, row.name).listen_address
     asyncio.run(serve(exporter, address, web))
+    return 0
+
+
+def _config_check(args: argparse.Namespace, config: Config) -> int:
+    if not args.skip_secret_files:
+        from exporters.lint.provisioning import config_secret_problems
+
+        problems = config_secret_problems(config.model_dump(mode="json", by_alias=True), Path(args.root))
+        for problem in problems:
+            print(f"error: {args.config_file}: {problem}", file=sys.stderr)
+        if problems:
+            print("create them, or pass --skip-secret-files when they live on the host that runs the stack",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_CONFIG
+    print(f"{args.config_file}: OK")
     return 0
 
 
@@ -204,6 +240,10 @@ def _read_token(path: str | None) -> str | None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.demo_command == "inbox":
+        from exporters.demo.inbox import run_inbox
+
+        return run_inbox(args.listen_address, args.smtp_address)
     if args.demo_command == "agent":
         from exporters.demo.agent import run_agent
 
@@ -233,8 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config_file)
         if args.command == "config":
-            print(f"{args.config_file}: OK")
-            return 0
+            return _config_check(args, config)
         if args.command in EXPORTER_NAMES:
             return _run_exporter(exporter_row(args.command), args, config)
         if args.command == "render":

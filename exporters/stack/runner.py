@@ -44,6 +44,8 @@ def _listen_addresses(config: Config, demo: bool) -> dict[str, str]:
     out["prometheus"] = config.prometheus.listen_address
     if demo:
         out["anvil"] = config.stack.demo_chain_listen_address
+        out["inbox"] = config.stack.demo_inbox_listen_address
+        out["inbox smtp"] = config.stack.demo_smtp_listen_address
     return out
 
 
@@ -137,6 +139,8 @@ def _print_urls(run: Path, started: list[Started], demo: bool) -> None:
     print(f"  {'logs':<20} {run / 'logs'}")
     if demo:
         print("Demo traffic is running: chain transfers and registry calls, claims, verifications, node events.")
+        inbox = next(s.url for s in started if s.name == "inbox")
+        print(f"Slack and email notifications land in the demo inbox: {inbox}")
         print("Make an alert fire: ./scripts/demo --break chain|business|host")
     print("Grafana is not packaged for Debian, so the native stack has none: run the compose stack (compose/README.md)")
     print("for dashboards, import dashboards/*.json into a Grafana of your own, or take static snapshots of them:")
@@ -233,8 +237,7 @@ def break_(run_dir: Path, what: str) -> int:
         else:
             proc.terminate()
             proc.wait(STOP_TIMEOUT)
-    am = by_name["alertmanager"].url
     print(f"broke {what}: {BREAKS[what]}.")
-    print(f"Watch it arrive (within about two minutes): {am}#/alerts")
+    print(f"Watch its notification arrive (within about two minutes): {by_name['inbox'].url}")
     print("Back to normal: alismon stack down && ./scripts/demo")
     return 0

@@ -67,6 +67,25 @@ def ingest_token_file(run: Path, token: str | None) -> Path:
     return path
 
 
+def demo_channels(config: Config, run: Path) -> dict[str, Any]:
+    """Slack and email to the demo inbox on loopback: nothing leaves the machine, no secret is needed."""
+    hook = run / "demo-slack-webhook-url"
+    hook.write_text(f"http://{_addr(config.stack.demo_inbox_listen_address)}/slack\n")
+    return {
+        "slack": [{"name": "demo-inbox", "api_url_file": str(hook), "channel": "#alischain-alerts"}],
+        "email": [
+            {
+                "name": "demo-inbox-email",
+                "to": ["oncall@demo.invalid"],
+                "from": "alertmanager@demo.invalid",
+                "smarthost": _addr(config.stack.demo_smtp_listen_address),
+                "require_tls": False,
+            }
+        ],
+        "heartbeat": {"url_file": None, "interval": config.alerting.notification_channels.heartbeat.interval},
+    }
+
+
 def effective_config(config: Config, run: Path, demo: bool) -> dict[str, Any]:
     """config.yml as the native stack runs it: loopback targets, run-dir paths, and the demo additions."""
     raw: dict[str, Any] = config.model_dump(mode="json", by_alias=True)
@@ -92,8 +111,10 @@ def effective_config(config: Config, run: Path, demo: bool) -> dict[str, Any]:
         raw["alerting"]["rate_window"] = 60.0
         alerts = raw["alerting"]["alerts"]
         alerts["BlockchainEndpointDown"]["for"] = 15.0
+        alerts["BlockchainChainDown"]["for"] = 15.0
         alerts["WatchedProcessDown"]["for"] = 10.0
         alerts["HighFailureRate"]["for"] = 30.0
+        raw["alerting"]["notification_channels"] = demo_channels(config, run)
     business = raw["business"]
     business["auth_token"] = None
     business["auth_token_file"] = str(ingest_token_file(run, config.business.token()))
@@ -116,6 +137,10 @@ def components(config: Config, run: Path, config_file: Path, demo: bool) -> list
     tree = run / "tree"
     out: list[Component] = []
     if demo:
+        inbox = _addr(config.stack.demo_inbox_listen_address)
+        smtp = _addr(config.stack.demo_smtp_listen_address)
+        argv = alismon_argv("demo inbox", "--web.listen-address", inbox, "--smtp.listen-address", smtp)
+        out.append(Component("inbox", argv, f"http://{inbox}/", f"http://{inbox}/-/ready"))
         host, port = loopback(config.stack.demo_chain_listen_address)
         url = f"http://{host}:{port}"
         out.append(
@@ -167,7 +192,7 @@ def components(config: Config, run: Path, config_file: Path, demo: bool) -> list
     if demo:
         biz = f"http://{_addr(config.exporters.business.listen_address)}"
         token = str(config.business.auth_token_file)
-        chain_url = out[0].url
+        chain_url = next(c.url for c in out if c.name == "anvil")
         traffic = alismon_argv("demo traffic", "--rpc-url", chain_url, "--business-url", biz, "--token-file", token)
         traffic += ["--control-file", str(run / "demo-control.json"), "--spool", str(run / "data/demo-spool.json")]
         out.append(Component("traffic", traffic, "", ""))

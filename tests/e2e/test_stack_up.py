@@ -32,7 +32,7 @@ DASHBOARD_JOBS = {
 
 def stack_config(tmp_path: Path, **overrides: object) -> tuple[Path, dict[str, int]]:
     """The repo's config.yml with every stack component on a free loopback port."""
-    names = (*EXPORTER_NAMES, "prometheus", "alertmanager", "anvil")
+    names = (*EXPORTER_NAMES, "prometheus", "alertmanager", "anvil", "inbox", "smtp")
     ports = {name: free_port() for name in names}
     cfg = write_config(
         tmp_path / "config.yml",
@@ -46,6 +46,8 @@ def stack_config(tmp_path: Path, **overrides: object) -> tuple[Path, dict[str, i
             "stack": {
                 "alertmanager_listen_address": f"127.0.0.1:{ports['alertmanager']}",
                 "demo_chain_listen_address": f"127.0.0.1:{ports['anvil']}",
+                "demo_inbox_listen_address": f"127.0.0.1:{ports['inbox']}",
+                "demo_smtp_listen_address": f"127.0.0.1:{ports['smtp']}",
             },
             **overrides,
         },
@@ -158,11 +160,14 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
     try:
         assert result.returncode == 0, result.stdout + result.stderr
         assert "./scripts/demo --break chain|business|host" in result.stdout
+        inbox = f"http://127.0.0.1:{ports['inbox']}/"
+        assert f"notifications land in the demo inbox: {inbox}" in result.stdout
         status = alismon_stack(cfg, run, "status")
         assert status.returncode == 0, status.stdout
         rows = [line.split() for line in status.stdout.splitlines()[1:]]
         assert [r[0] for r in rows] == [
-            "anvil", *(row.service for row in EXPORTERS), "alertmanager", "prometheus", "traffic", "node-agent-1",
+            "inbox", "anvil", *(row.service for row in EXPORTERS), "alertmanager", "prometheus", "traffic",
+            "node-agent-1",
         ]  # fmt: skip
         assert all(r[2:4] == ["running", "ok"] for r in rows), status.stdout
         again = alismon_stack(cfg, run, "up", "--demo")
@@ -216,8 +221,10 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
         for what in ("chain", "business", "host"):
             broke = alismon_stack(cfg, run, "break", what)
             assert broke.returncode == 0 and f"broke {what}" in broke.stdout, broke.stderr
+            assert inbox in broke.stdout
         am = f"http://127.0.0.1:{ports['alertmanager']}"
         expected = {
+            ("BlockchainChainDown", ""),
             ("BlockchainEndpointDown", "anvil"),
             ("WatchedProcessDown", "chain-client"),
             ("WatchedProcessDown", "node-agent-1"),
@@ -232,6 +239,21 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
             return expected <= seen
 
         wait_for(alerts_arrived, 180, f"the alerts of the three breaks in Alertmanager (seen: {seen})")
+        # ...and their notifications in the inbox, in Slack and (critical ones) by email. The chain's
+        # endpoint alert is inhibited by the chain page.
+        pages = {"BlockchainChainDown", "WatchedProcessDown", "HighFailureRate"}
+        arrived: list[tuple[str, str]] = []
+
+        def notified() -> bool:
+            arrived[:] = [
+                (m["channel"], m["title"]) for m in requests.get(f"{inbox}api/messages", timeout=5).json()["messages"]
+            ]
+            return all(any(p in t for c, t in arrived if c == "slack") for p in pages) and any(
+                "BlockchainChainDown" in t for c, t in arrived if c == "email"
+            )
+
+        wait_for(notified, 120, f"the notifications of the breaks in the inbox (arrived: {arrived})")
+        assert not [t for _, t in arrived if "BlockchainEndpointDown" in t], arrived
         pids = [s["pid"] for s in json.loads((run / "state.json").read_text())["components"]]
     finally:
         down = alismon_stack(cfg, run, "down")

@@ -9,9 +9,9 @@ from exporters.stack.procs import alismon_argv
 from tests.conftest import REPO
 
 
-def _check(path: Path) -> subprocess.CompletedProcess[str]:
+def _check(path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        alismon_argv("config check", config_file=path),
+        alismon_argv("config check", *flags, config_file=path),
         capture_output=True,
         text=True,
         timeout=60,
@@ -19,9 +19,30 @@ def _check(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_check_ok() -> None:
-    result = _check(REPO / "config.yml")
+    # config.yml names the compose secrets under /run/secrets, which live on the host that runs the stack.
+    result = _check(REPO / "config.yml", "--skip-secret-files")
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
+
+
+def test_cli_check_reports_missing_secret_files(tmp_path: Path) -> None:
+    hook = tmp_path / "slack_webhook_url"
+    hook.write_text("http://127.0.0.1:1/slack\n")
+    cfg = tmp_path / "config.yml"
+    cfg.write_text(
+        "alerting:\n  notification_channels:\n    slack:\n"
+        f"      - {{name: a, api_url_file: {hook}}}\n      - {{name: b, api_url_file: {tmp_path / 'absent'}}}\n"
+    )
+    result = _check(cfg)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"error: {cfg}: alerting.notification_channels.slack[1].api_url_file: secret file {tmp_path / 'absent'} "
+        "does not exist"
+    )
+    assert "--skip-secret-files" in result.stderr
+    assert _check(cfg, "--skip-secret-files").returncode == 0
+    hook.rename(tmp_path / "absent")
+    assert "slack[0].api_url_file" in _check(cfg).stderr
 
 
 def test_cli_check_bad_file_exits_2_without_traceback(tmp_path: Path) -> None:
