@@ -94,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="write rules (and more) from templates and the config")
     _add_config_flag(render)
     render.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file is stale")
-    render.add_argument("--root", default=".", help="the repository root holding the templates (default: %(default)s)")
-    render.add_argument("--out", help="write (or check) the generated tree here instead of --root")
+    render.add_argument("--root", default=".", help="the tree to write or check (default: %(default)s)")
+    render.add_argument("--out", help="the same as --root: write (or check) the generated tree here")
 
     lint = sub.add_parser("lint", help="run every check a user's CI needs: promtool rules checks and tests")
     _add_config_flag(lint)
@@ -192,9 +192,8 @@ def _config_check(args: argparse.Namespace, config: Config) -> int:
 def _render(args: argparse.Namespace, config: Config) -> int:
     from exporters.render.main import render_all, stale, write
 
-    root = Path(args.root)
-    out = Path(args.out) if args.out else root
-    files = render_all(config, root)
+    out = Path(args.out or args.root)
+    files = render_all(config)
     if args.check:
         problems = stale(files, out)
         for rel, diff in problems:

@@ -19,7 +19,7 @@ import yaml
 
 from exporters.config import Config, parse_config
 from exporters.core.signals import StopOnSignal
-from exporters.core.tools import REPO_ROOT, ToolMissing
+from exporters.core.tools import ToolMissing
 from exporters.render.main import render_all, write
 from exporters.stack.procs import ManagedProcess, port_in_use
 from exporters.stack.started import Started, load, save
@@ -90,7 +90,7 @@ def up(config: Config, run_dir: Path, demo: bool, foreground: bool) -> int:
     config_file = run / "config.yml"
     config_file.write_text(yaml.safe_dump(raw, sort_keys=False))
     config_file.chmod(0o600)
-    write(render_all(effective, REPO_ROOT), run / "tree")
+    write(render_all(effective), run / "tree")
     (run / "demo-control.json").unlink(missing_ok=True)
     try:
         plan = components(effective, run, config_file, demo)
