@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flag(check)
     check.add_argument("--root", default=".", help="the repository root (default: %(default)s)")
     check.add_argument(
+        "--target",
+        choices=("compose", "native"),
+        default="compose",
+        help="check features against compose's pinned images or the installed binaries (default: %(default)s)",
+    )
+    check.add_argument(
         "--skip-secret-files",
         action="store_true",
         help="do not require the *_file secrets to exist here (they live on the host that runs the stack)",
@@ -175,6 +181,18 @@ def _run_exporter(row: ExporterRow, args: argparse.Namespace, config: Config) ->
 
 
 def _config_check(args: argparse.Namespace, config: Config) -> int:
+    from exporters.render.versions import COMPOSE_VERSIONS, unsupported
+
+    if args.target == "native":
+        from exporters.stack.versions import installed_versions
+
+        too_old = unsupported(config, installed_versions(), "the installed")
+    else:
+        too_old = unsupported(config, COMPOSE_VERSIONS, "compose's")
+    for problem in too_old:
+        print(f"error: {args.config_file}: {problem}", file=sys.stderr)
+    if too_old:
+        return EXIT_CONFIG
     if not args.skip_secret_files:
         from exporters.lint.provisioning import config_secret_problems
 

@@ -21,6 +21,7 @@ from exporters.config import Config, parse_config
 from exporters.core.signals import StopOnSignal
 from exporters.core.tools import ToolMissing
 from exporters.render.main import render_all, write
+from exporters.render.versions import unsupported
 from exporters.stack.procs import ManagedProcess, port_in_use
 from exporters.stack.started import Started, load, save
 from exporters.stack.topology import (
@@ -31,6 +32,7 @@ from exporters.stack.topology import (
     exporters_to_start,
     loopback,
 )
+from exporters.stack.versions import installed_versions
 
 READY_TIMEOUT = 45.0
 DEMO_EVENT_TYPES = {"claims", "verifications", "node_events"}
@@ -77,6 +79,11 @@ def up(config: Config, run_dir: Path, demo: bool, foreground: bool) -> int:
     run.chmod(0o700)  # the ingest token and the effective config live here
     raw = effective_config(config, run, demo)
     effective = parse_config(raw)
+    too_old = unsupported(effective, installed_versions(), "the installed")
+    if too_old:
+        for problem in too_old:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
     taken = [f"{name} {ad}" for name, ad in _listen_addresses(effective, demo).items() if port_in_use(*loopback(ad))]
     if taken:
         print(f"error: port already in use: {', '.join(taken)}; stop what holds it or change config.yml",
@@ -104,8 +111,16 @@ def up(config: Config, run_dir: Path, demo: bool, foreground: bool) -> int:
         created = psutil.Process(proc.pid).create_time()
         started.append(Started(c.name, proc.pid, created, c.argv, c.url, c.ready_url, c.rpc, str(log)))
         save(run, demo, started)
+        waited = time.monotonic()
         if not _wait_healthy(c, proc):
-            print(f"error: {c.name} did not become healthy within {READY_TIMEOUT:.0f}s; its log:", file=sys.stderr)
+            waited = time.monotonic() - waited
+            if proc.running():
+                print(f"error: {c.name} did not become healthy within {READY_TIMEOUT:.0f}s; its log:", file=sys.stderr)
+            else:
+                code = proc.proc.returncode if proc.proc else "?"
+                print(
+                    f"error: {c.name} exited with code {code} after {waited:.1f}s; the end of {log}:", file=sys.stderr
+                )
             print(proc.log_tail(), file=sys.stderr)
             _stop(run, started)
             return 1

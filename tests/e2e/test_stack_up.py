@@ -300,3 +300,16 @@ def test_log_formats(tmp_path: Path, fmt: str) -> None:
     else:
         assert all(line.startswith("ts=") for line in lines if line.strip())
         assert " level=info " in head[-1] and " msg=listening " in head[-1]
+
+
+def test_stack_up_refuses_a_key_the_installed_alertmanager_lacks(tmp_path: Path) -> None:
+    hb = tmp_path / "heartbeat_url"
+    hb.write_text("http://127.0.0.1:1/\n")
+    cfg, ports = stack_config(tmp_path, alerting={"notification_channels": {"heartbeat": {"url_file": str(hb)}}})
+    result = alismon_stack(cfg, tmp_path / "run", "up", timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: alerting.notification_channels.heartbeat.url_file: needs Alertmanager 0.26.0 or newer; "
+        "the installed Alertmanager is 0.25.0"
+    ), result.stderr
+    assert not [n for n, p in ports.items() if port_in_use("127.0.0.1", p)]

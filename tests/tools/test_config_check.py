@@ -70,3 +70,18 @@ def test_cli_check_missing_file(tmp_path: Path) -> None:
     result = _check(tmp_path / "absent.yml")
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'absent.yml'}: cannot read: No such file or directory"
+
+
+def test_check_refuses_what_the_installed_alertmanager_lacks(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yml"
+    hb = tmp_path / "heartbeat_url"
+    hb.write_text("http://127.0.0.1:1/\n")
+    cfg.write_text(f"alerting:\n  notification_channels:\n    heartbeat: {{url_file: {hb}}}\n")
+    native = _check(cfg, "--target", "native")
+    assert native.returncode == 2
+    # Debian bookworm's Alertmanager (TOOLING.md); the compose image is newer and has url_file.
+    assert native.stderr.startswith(
+        f"error: {cfg}: alerting.notification_channels.heartbeat.url_file: needs Alertmanager 0.26.0 or newer; "
+        "the installed Alertmanager is 0.25.0"
+    ), native.stderr
+    assert _check(cfg).returncode == 0
