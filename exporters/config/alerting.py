@@ -415,8 +415,20 @@ class AlertingConfig(Strict):
     grafana_url: HttpUrl = "http://localhost:3000"
     # The window of the rates the rules use; at least four scrape intervals.
     rate_window: Duration = 300.0
-    # The address on-call uses to reach Alertmanager (silence links in messages).
+    # The address on-call uses to reach Alertmanager (alert list and silence links in messages).
     alertmanager_url: HttpUrl = "http://localhost:9093"
+    # Without a web UI (Debian's build), messages give the amtool command to silence instead of a link.
+    alertmanager_ui: bool = True
+    # The address on-call uses to reach Prometheus (query links in messages).
+    prometheus_url: HttpUrl = "http://localhost:9090"
+    # Builds without the React UI (Debian's) serve /classic/graph and /classic/alerts instead.
+    prometheus_ui: Literal["react", "classic"] = "react"
+
+    def prometheus_page(self, page: str) -> str:
+        """A page of Prometheus' web UI as on-call opens it: graph, alerts, targets."""
+        prefix = "/classic" if self.prometheus_ui == "classic" else ""
+        return f"{self.prometheus_url.rstrip('/')}{prefix}/{page}"
+
     alerts: Alerts = Alerts()
     notification_channels: NotificationChannels = NotificationChannels()
     routing: Routing = Routing()

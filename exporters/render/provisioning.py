@@ -295,7 +295,7 @@ def grafana_files() -> dict[str, str]:
 
 def render_provisioning(config: Config, root: Path) -> dict[str, str]:
     env = jinja_env(root / TEMPLATE_SOURCE)
-    context = {"alerting": config.alerting}
+    context = {"alerting": config.alerting, "am": config.alerting.alertmanager_url.rstrip("/")}
     out = {
         f"{PROMETHEUS_DIR}/prometheus.yml": HEADER + dump_yaml(prometheus_config(config)),
         f"{ALERTMANAGER_DIR}/alertmanager.yml": HEADER + dump_yaml(alertmanager_config(config.alerting)),

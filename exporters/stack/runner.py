@@ -9,6 +9,8 @@ component's health and URL. With --foreground, `up` stays attached and Ctrl-C st
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -32,7 +34,7 @@ from exporters.stack.topology import (
     exporters_to_start,
     loopback,
 )
-from exporters.stack.versions import installed_versions
+from exporters.stack.versions import installed_builds, installed_versions
 
 READY_TIMEOUT = 45.0
 DEMO_EVENT_TYPES = {"claims", "verifications", "node_events"}
@@ -77,9 +79,10 @@ def up(config: Config, run_dir: Path, demo: bool, foreground: bool) -> int:
     for sub in ("logs", "data", "tree"):
         (run / sub).mkdir(parents=True, exist_ok=True)
     run.chmod(0o700)  # the ingest token and the effective config live here
-    raw = effective_config(config, run, demo)
+    builds = installed_builds()
+    raw = effective_config(config, run, demo, builds)
     effective = parse_config(raw)
-    too_old = unsupported(effective, installed_versions(), "the installed")
+    too_old = unsupported(effective, installed_versions(builds), "the installed")
     if too_old:
         for problem in too_old:
             print(f"error: {problem}", file=sys.stderr)
@@ -124,7 +127,7 @@ def up(config: Config, run_dir: Path, demo: bool, foreground: bool) -> int:
             print(proc.log_tail(), file=sys.stderr)
             _stop(run, started)
             return 1
-    _print_urls(run, started, demo)
+    _print_urls(run, started, demo, effective)
     if not foreground:
         return 0
     return _wait_for_ctrl_c(run, started)
@@ -142,15 +145,28 @@ def _wait_healthy(c: Component, proc: ManagedProcess) -> bool:
     return False
 
 
-def _print_urls(run: Path, started: list[Started], demo: bool) -> None:
+def alismon_command() -> str:
+    """`alismon` as the user can run it: the console script beside this interpreter, unless it is on PATH."""
+    beside = Path(sys.executable).parent / "alismon"
+    on_path = shutil.which("alismon")
+    if on_path and Path(on_path).resolve() == beside.resolve():
+        return "alismon"
+    return os.path.relpath(beside) if beside.exists() else "alismon"
+
+
+def _print_urls(run: Path, started: list[Started], demo: bool, config: Config) -> None:
+    """Pages that exist on the installed builds (`effective_config` chose the UI flavour)."""
     print("AlisChain Monitoring native stack is up:")
     for s in started:
         if s.url:
             print(f"  {s.name:<20} {s.url}")
-    prom = next(s.url for s in started if s.name == "prometheus")
-    am = next(s.url for s in started if s.name == "alertmanager")
-    print(f"  {'targets':<20} {prom}targets")
-    print(f"  {'alerts':<20} {am}#/alerts")
+    prom = config.alerting.prometheus_url.rstrip("/")
+    print(f"  {'targets':<20} {config.alerting.prometheus_page('targets')}")
+    print(f"  {'alerts':<20} {config.alerting.prometheus_page('alerts')}")
+    if not config.alerting.alertmanager_ui:
+        print(
+            f"  {'':<20} (this Alertmanager has no web UI; its API: {config.alerting.alertmanager_url}/api/v2/alerts)"
+        )
     print(f"  {'logs':<20} {run / 'logs'}")
     if demo:
         print("Demo traffic is running: chain transfers and registry calls, claims, verifications, node events.")
@@ -159,8 +175,11 @@ def _print_urls(run: Path, started: list[Started], demo: bool) -> None:
         print("Make an alert fire: ./scripts/demo --break chain|business|host")
     print("Grafana is not packaged for Debian, so the native stack has none: run the compose stack (compose/README.md)")
     print("for dashboards, import dashboards/*.json into a Grafana of your own, or take static snapshots of them:")
-    print(f"  alismon snapshot --prometheus {prom.rstrip('/')} --out {run / 'snapshots'}")
-    print("Stop with `alismon stack down`; health with `alismon stack status`.")
+    print(f"  {alismon_command()} snapshot --prometheus {prom} --out {run / 'snapshots'}")
+    if demo:
+        print("Stop with `./scripts/demo --down`; health with `./scripts/demo --status`.")
+    else:
+        print(f"Stop with `{alismon_command()} stack down`; health with `{alismon_command()} stack status`.")
     sys.stdout.flush()
 
 

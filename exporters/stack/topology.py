@@ -19,6 +19,7 @@ from exporters.core.tools import find_tool
 from exporters.core.types import format_duration, split_listen_address
 from exporters.demo.contract import ARTEFACT, OPERATOR, REGISTRY_ADDRESS, TREASURY
 from exporters.stack.procs import alismon_argv
+from exporters.stack.versions import debian_build
 
 AGENT_NAME = "node-agent-1"
 
@@ -86,8 +87,10 @@ def demo_channels(config: Config, run: Path) -> dict[str, Any]:
     }
 
 
-def effective_config(config: Config, run: Path, demo: bool) -> dict[str, Any]:
-    """config.yml as the native stack runs it: loopback targets, run-dir paths, and the demo additions."""
+def effective_config(config: Config, run: Path, demo: bool, builds: dict[str, str] | None = None) -> dict[str, Any]:
+    """config.yml as the native stack runs it: loopback targets, run-dir paths, and the demo additions.
+
+    `builds` (component -> `--version` line of the installed binary) decides which web UI pages links open."""
     raw: dict[str, Any] = config.model_dump(mode="json", by_alias=True)
     if demo:
         chain_url = f"http://{_addr(config.stack.demo_chain_listen_address)}"
@@ -127,6 +130,12 @@ def effective_config(config: Config, run: Path, demo: bool) -> dict[str, Any]:
     targets["alertmanager"] = [_addr(config.stack.alertmanager_listen_address)]
     am = _addr(config.stack.alertmanager_listen_address)
     raw["alerting"]["alertmanager_url"] = f"http://{am}"
+    raw["alerting"]["prometheus_url"] = f"http://{_addr(config.prometheus.listen_address)}"
+    builds = builds or {}
+    if debian_build(builds.get("prometheus", "")):
+        raw["alerting"]["prometheus_ui"] = "classic"
+    if debian_build(builds.get("alertmanager", "")):
+        raw["alerting"]["alertmanager_ui"] = False
     raw["stack"]["run_dir"] = str(run)
     parse_config(raw)  # what we write must validate, or the exporters would refuse it
     return raw
@@ -169,7 +178,7 @@ def components(config: Config, run: Path, config_file: Path, demo: bool) -> list
                 f"--web.external-url=http://{am}",
                 "--cluster.listen-address=",
             ],
-            f"http://{am}/",
+            f"http://{am}/" if config.alerting.alertmanager_ui else f"http://{am}/api/v2/alerts",
             f"http://{am}/-/ready",
         )
     )
@@ -185,7 +194,7 @@ def components(config: Config, run: Path, config_file: Path, demo: bool) -> list
                 f"--storage.tsdb.retention.time={format_duration(config.prometheus.retention)}",
                 f"--web.external-url=http://{prom}",
             ],
-            f"http://{prom}/",
+            config.alerting.prometheus_page("alerts"),
             f"http://{prom}/-/ready",
         )
     )

@@ -162,6 +162,11 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
         assert "./scripts/demo --break chain|business|host" in result.stdout
         inbox = f"http://127.0.0.1:{ports['inbox']}/"
         assert f"notifications land in the demo inbox: {inbox}" in result.stdout
+        # Every page it prints exists on the installed builds (anvil's URL is JSON-RPC, POST only).
+        pages = re.findall(r"^  (\S+) +(http://\S+)$", result.stdout, flags=re.M)
+        assert len(pages) >= 6, result.stdout
+        dead = [(n, u) for n, u in pages if n != "anvil" and not requests.get(u, timeout=5).ok]
+        assert dead == [], result.stdout
         status = alismon_stack(cfg, run, "status")
         assert status.returncode == 0, status.stdout
         rows = [line.split() for line in status.stdout.splitlines()[1:]]

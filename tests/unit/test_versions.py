@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from exporters.config import parse_config
@@ -30,3 +32,25 @@ def test_compose_versions_are_the_pinned_images() -> None:
     images = {s["image"] for s in services.values() if "image" in s}
     for component, version in COMPOSE_VERSIONS.items():
         assert f"prom/{component}:v{'.'.join(map(str, version))}" in images
+
+
+def test_the_native_stack_links_pages_the_installed_builds_serve(tmp_path: Path) -> None:
+    from exporters.config.loader import load_config
+    from exporters.stack.topology import components, effective_config
+
+    debian = {
+        "alertmanager": "alertmanager, version 0.25.0 (branch: debian/sid, revision: 0.25.0-1+b4)",
+        "prometheus": "prometheus, version 2.42.0+ds (branch: debian/sid, revision: 2.42.0+ds-5+deb12u1)",
+    }
+    base = load_config(str(REPO / "config.yml"))
+    config = parse_config(effective_config(base, tmp_path, demo=False, builds=debian))
+    assert config.alerting.prometheus_page("alerts") == "http://127.0.0.1:9090/classic/alerts"
+    assert config.alerting.alertmanager_ui is False
+    urls = {c.name: c.url for c in components(config, tmp_path, tmp_path / "config.yml", demo=False)}
+    assert urls["prometheus"] == "http://127.0.0.1:9090/classic/alerts"
+    assert urls["alertmanager"] == "http://127.0.0.1:9093/api/v2/alerts"
+    upstream = parse_config(
+        effective_config(base, tmp_path, demo=False, builds={"prometheus": "prometheus, version 3.5.0"})
+    )
+    assert upstream.alerting.prometheus_page("alerts") == "http://127.0.0.1:9090/alerts"
+    assert upstream.alerting.alertmanager_ui is True
