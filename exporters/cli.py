@@ -121,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = stack_sub.add_parser("status", help="each component's state, health and URL")
     brk = stack_sub.add_parser("break", help="demo only: cause a real problem so that its alert fires")
     brk.add_argument("what", choices=["chain", "business", "host"])
-    for p in (up, down, status, brk):
+    fix = stack_sub.add_parser("fix", help="demo only: undo a break in place")
+    fix.add_argument("what", choices=["chain", "business", "host"])
+    for p in (up, down, status, brk, fix):
         _add_config_flag(p)
         p.add_argument("--run-dir", help="where configs, data, logs and PIDs go (default: stack.run_dir, .run)")
 
@@ -237,6 +239,8 @@ def _stack(args: argparse.Namespace, config: Config) -> int:
         return runner.down(run_dir)
     if args.stack_command == "status":
         return runner.status(run_dir)
+    if args.stack_command == "fix":
+        return runner.fix(run_dir, args.what)
     return runner.break_(run_dir, args.what)
 
 

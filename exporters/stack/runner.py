@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -27,12 +28,14 @@ from exporters.render.versions import unsupported
 from exporters.stack.procs import ManagedProcess, port_in_use
 from exporters.stack.started import Started, load, save
 from exporters.stack.topology import (
+    AGENT_NAME,
     Component,
     components,
     effective_config,
     exporter_listen_address,
     exporters_to_start,
     loopback,
+    pid_file,
 )
 from exporters.stack.versions import installed_builds, installed_versions
 
@@ -76,7 +79,7 @@ def up(config: Config, run_dir: Path, demo: bool, foreground: bool) -> int:
         print(f"error: the stack in {run} is already running; `alismon stack status` or `alismon stack down`",
               file=sys.stderr)  # fmt: skip
         return 1
-    for sub in ("logs", "data", "tree"):
+    for sub in ("logs", "data", "tree", "pids"):
         (run / sub).mkdir(parents=True, exist_ok=True)
     run.chmod(0o700)  # the ingest token and the effective config live here
     builds = installed_builds()
@@ -114,6 +117,7 @@ def up(config: Config, run_dir: Path, demo: bool, foreground: bool) -> int:
         created = psutil.Process(proc.pid).create_time()
         started.append(Started(c.name, proc.pid, created, c.argv, c.url, c.ready_url, c.rpc, str(log)))
         save(run, demo, started)
+        pid_file(run, c.name).write_text(f"{proc.pid}\n")
         waited = time.monotonic()
         if not _wait_healthy(c, proc):
             waited = time.monotonic() - waited
@@ -248,23 +252,36 @@ def status(run_dir: Path) -> int:
 
 
 BREAKS = {
-    "chain": "stops the demo chain (anvil): BlockchainEndpointDown and WatchedProcessDown (chain-client) fire",
+    "chain": "stops the demo chain (anvil): BlockchainChainDown and WatchedProcessDown (chain-client) fire",
     "business": "makes 60% of verifications fail: HighFailureRate fires",
     "host": "kills the node agent the system exporter watches: WatchedProcessDown fires",
 }
+FIXES = {
+    "chain": "started the demo chain (anvil) again, from the state it saved",
+    "business": "verifications fail at the usual 5% again",
+    "host": "started the node agent again",
+}
+VICTIMS = {"chain": "anvil", "host": AGENT_NAME}
+
+
+def _demo_state(run: Path) -> list[Started] | None:
+    demo, started = load(run)
+    if not started or not demo:
+        print("error: --break and --fix need the demo stack: ./scripts/demo (alismon stack up --demo)", file=sys.stderr)
+        return None
+    return started
 
 
 def break_(run_dir: Path, what: str) -> int:
     run = run_dir.resolve()
-    demo, started = load(run)
-    if not started or not demo:
-        print("error: --break needs the demo stack: ./scripts/demo (alismon stack up --demo)", file=sys.stderr)
+    started = _demo_state(run)
+    if started is None:
         return 1
     by_name = {s.name: s for s in started}
     if what == "business":
         (run / "demo-control.json").write_text(json.dumps({"verification_failure_ratio": 0.6}))
     else:
-        victim = by_name["anvil" if what == "chain" else "node-agent-1"]
+        victim = by_name[VICTIMS[what]]
         proc = victim.process()
         if proc is None:
             print(f"{victim.name} is already stopped")
@@ -273,5 +290,37 @@ def break_(run_dir: Path, what: str) -> int:
             proc.wait(STOP_TIMEOUT)
     print(f"broke {what}: {BREAKS[what]}.")
     print(f"Watch its notification arrive (within about two minutes): {by_name['inbox'].url}")
-    print("Back to normal: alismon stack down && ./scripts/demo")
+    print(f"Undo it in place: ./scripts/demo --fix {what}")
+    return 0
+
+
+def fix(run_dir: Path, what: str) -> int:
+    """Undo a break in place: restart the stopped process with its recorded command line, or reset the traffic."""
+    run = run_dir.resolve()
+    started = _demo_state(run)
+    if started is None:
+        return 1
+    if what == "business":
+        (run / "demo-control.json").unlink(missing_ok=True)
+    else:
+        i = next(i for i, s in enumerate(started) if s.name == VICTIMS[what])
+        victim = started[i]
+        if victim.process() is not None:
+            print(f"{victim.name} is already running")
+        else:
+            proc = ManagedProcess(victim.name, victim.argv, Path(victim.log)).start()
+            created = psutil.Process(proc.pid).create_time()
+            started[i] = replace(victim, pid=proc.pid, create_time=created)
+            save(run, True, started)
+            pid_file(run, victim.name).write_text(f"{proc.pid}\n")
+            deadline = time.monotonic() + READY_TIMEOUT
+            while not _healthy(started[i]):
+                if not proc.running() or time.monotonic() > deadline:
+                    print(f"error: {victim.name} did not come back; the end of {victim.log}:", file=sys.stderr)
+                    print(proc.log_tail(), file=sys.stderr)
+                    return 1
+                time.sleep(0.1)
+    inbox = next(s.url for s in started if s.name == "inbox")
+    print(f"fixed {what}: {FIXES[what]}.")
+    print(f"The resolved notice follows in the inbox (within about two minutes): {inbox}")
     return 0

@@ -54,6 +54,11 @@ def exporter_listen_address(config: Config, row: ExporterRow) -> str:
     return listen
 
 
+def pid_file(run: Path, component: str) -> Path:
+    """Where `stack up` (and `stack fix`) write a component's PID, for the system exporter to watch."""
+    return run / "pids" / f"{component}.pid"
+
+
 def ingest_token_file(run: Path, token: str | None) -> Path:
     """The ingest token in a 0600 file of the run dir, for the exporter and the demo clients alike.
 
@@ -105,9 +110,10 @@ def effective_config(config: Config, run: Path, demo: bool, builds: dict[str, st
                 "contracts": [{"alias": "registry", "address": REGISTRY_ADDRESS, "abi_file": str(ARTEFACT)}],
             }
         ]
+        # By the pid files `stack up` writes: another anvil on the host must not count as the demo's.
         raw["system"]["processes"] = [
-            {"name": "chain-client", "match": {"cmdline": "anvil"}},
-            {"name": AGENT_NAME, "match": {"cmdline": "demo agent"}},
+            {"name": "chain-client", "match": {"pidfile": str(pid_file(run, "anvil"))}},
+            {"name": AGENT_NAME, "match": {"pidfile": str(pid_file(run, AGENT_NAME))}},
         ]
         # Short windows so that `--break` shows its alert within a minute or two.
         raw["prometheus"].update({"scrape_interval": 5.0, "evaluation_interval": 5.0, "scrape_timeout": None})
@@ -118,6 +124,8 @@ def effective_config(config: Config, run: Path, demo: bool, builds: dict[str, st
         alerts["WatchedProcessDown"]["for"] = 10.0
         alerts["HighFailureRate"]["for"] = 30.0
         raw["alerting"]["notification_channels"] = demo_channels(config, run)
+        # Notices within seconds of the alert, resolved ones within half a minute.
+        raw["alerting"]["routing"].update({"group_wait": 10.0, "group_interval": 30.0})
     business = raw["business"]
     business["auth_token"] = None
     business["auth_token_file"] = str(ingest_token_file(run, config.business.token()))
@@ -155,7 +163,19 @@ def components(config: Config, run: Path, config_file: Path, demo: bool) -> list
         out.append(
             Component(
                 "anvil",
-                [find_tool("anvil"), "--host", host, "--port", str(port), "--block-time", "1", "--silent"],
+                # --state: a restart (`stack fix chain`) continues the same chain, contract included.
+                [
+                    find_tool("anvil"),
+                    "--host",
+                    host,
+                    "--port",
+                    str(port),
+                    "--block-time",
+                    "1",
+                    "--silent",
+                    "--state",
+                    str(run / "data/anvil-state.json"),
+                ],
                 url,
                 url,
                 rpc=True,

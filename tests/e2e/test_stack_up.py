@@ -246,19 +246,32 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
         wait_for(alerts_arrived, 180, f"the alerts of the three breaks in Alertmanager (seen: {seen})")
         # ...and their notifications in the inbox, in Slack and (critical ones) by email. The chain's
         # endpoint alert is inhibited by the chain page.
-        pages = {"BlockchainChainDown", "WatchedProcessDown", "HighFailureRate"}
+        paged = {"BlockchainChainDown", "WatchedProcessDown", "HighFailureRate"}
         arrived: list[tuple[str, str]] = []
 
         def notified() -> bool:
             arrived[:] = [
                 (m["channel"], m["title"]) for m in requests.get(f"{inbox}api/messages", timeout=5).json()["messages"]
             ]
-            return all(any(p in t for c, t in arrived if c == "slack") for p in pages) and any(
+            return all(any(p in t for c, t in arrived if c == "slack") for p in paged) and any(
                 "BlockchainChainDown" in t for c, t in arrived if c == "email"
             )
 
         wait_for(notified, 120, f"the notifications of the breaks in the inbox (arrived: {arrived})")
         assert not [t for _, t in arrived if "BlockchainEndpointDown" in t], arrived
+        # Each break undone in place; every page gets its resolved notice.
+        for what in ("chain", "business", "host"):
+            fixed = alismon_stack(cfg, run, "fix", what)
+            assert fixed.returncode == 0 and f"fixed {what}" in fixed.stdout, fixed.stdout + fixed.stderr
+
+        def resolved() -> bool:
+            notified()
+            done = [t for c, t in arrived if c == "slack" and t.startswith("[RESOLVED")]
+            return all(any(p in t for t in done) for p in paged)
+
+        wait_for(resolved, 240, f"the resolved notices in the inbox (arrived: {arrived})")
+        status = alismon_stack(cfg, run, "status")
+        assert status.returncode == 0, status.stdout
         pids = [s["pid"] for s in json.loads((run / "state.json").read_text())["components"]]
     finally:
         down = alismon_stack(cfg, run, "down")
