@@ -120,3 +120,11 @@ def test_a_chain_outage_is_one_page_and_one_resolved_notice(
     expected = ["[FIRING:1] BlockchainChainDown (critical)", "[RESOLVED] BlockchainChainDown (critical)"]
     assert chain == expected
     assert mails == expected
+    firing_text, resolved_text = (a["text"] for post in slack.posts for a in post.body["attachments"])
+    assert "No endpoint of chain dev has answered a poll" in firing_text and "*Since:* " in firing_text
+    assert "/docs/runbooks/BlockchainChainDown.md|Runbook>" in firing_text
+    assert f"<{stack.alertmanager}/#/silences/new?filter=" in firing_text  # alerting.alertmanager_url
+    assert f"<{stack.prometheus}/graph?g0.expr=" in firing_text  # alerting.prometheus_url
+    # The resolved notice says what resolved and how long it lasted, not the firing text again.
+    assert "RESOLVED: Every RPC endpoint of a chain is down." in resolved_text and "*Lasted:* " in resolved_text
+    assert "No endpoint of chain" not in resolved_text

@@ -135,7 +135,12 @@ def test_slack_templates(tmp_path: Path) -> None:
     # Links come from config.yml (alerting.*_url), not from the servers' own external URLs.
     assert "<http://localhost:9090/graph?g0.expr=system_process_up|Query>" in text
     assert render(tmp_path, "alismon.slack.title_link") == "http://localhost:9093/#/alerts?receiver=alismon-slack"
-    assert ":white_check_mark: RESOLVED" in render(tmp_path, "alismon.slack.text", "resolved")
+    assert "*Since:* 2026-11-23 09:59:00 UTC" in text
+    resolved = render(tmp_path, "alismon.slack.text", "resolved")
+    assert "*:white_check_mark: RESOLVED: A watched process is not running.*" in resolved
+    lasted = "*Lasted:* 5m0s of firing, until 2026-11-23 10:05:00 UTC (condition since 2026-11-23 09:59:00 UTC)"
+    assert lasted in resolved
+    assert "No process matching" not in resolved
 
 
 def test_email_templates_carry_the_same_content(tmp_path: Path) -> None:
@@ -152,7 +157,12 @@ def test_email_templates_carry_the_same_content(tmp_path: Path) -> None:
     assert "Value: 0" in text and "<td>Value</td><td>0</td>" in html
     assert html.lstrip().startswith("<!DOCTYPE html>")
     resolved = render(tmp_path, "alismon.email.text", "resolved")
-    assert "RESOLVED: A watched process is not running." in resolved and "resolved: 2026-11-23 10:05:00 UTC" in resolved
+    assert "RESOLVED: A watched process is not running." in resolved
+    # What resolved and how long it lasted; not the firing text (its value is stale by now).
+    assert "Lasted: 5m0s of firing, until 2026-11-23 10:05:00 UTC (condition since 2026-11-23 09:59:00 UTC)" in resolved
+    assert "No process matching" not in resolved and "Value:" not in resolved
+    # Firing: since when the condition holds, `for` (1m) before Prometheus sent it.
+    assert "Since: 2026-11-23 09:59:00 UTC" in text and "<td>Since</td><td>2026-11-23 09:59:00 UTC</td>" in html
 
 
 def test_links_follow_the_config_and_the_ui_the_servers_have(tmp_path: Path) -> None:
