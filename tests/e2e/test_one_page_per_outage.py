@@ -15,7 +15,7 @@ from exporters.stack.procs import ManagedProcess
 from tests.conftest import Anvil
 from tests.e2e.receivers import SMTPReceiver, WebhookReceiver
 from tests.helpers import prom_query, wait_for
-from tests.stack_util import start_stack
+from tests.stack_util import Stack, start_stack
 
 RATE_WINDOW = 10.0
 # Conditions the outage really causes in Prometheus; none of them may reach a receiver.
@@ -42,19 +42,14 @@ def firing(prometheus: str) -> set[str]:
     return {s["metric"]["alertname"] for s in prom_query(prometheus, 'ALERTS{alertstate="firing"}')}
 
 
-@pytest.mark.timeout(240)
-def test_a_chain_outage_is_one_page_and_one_resolved_notice(
-    tmp_path: Path,
-    receivers: tuple[WebhookReceiver, SMTPReceiver],
-    procs: list[ManagedProcess],
-    start_anvil: Callable[..., Anvil],
-) -> None:
+def start_chain_stack(
+    tmp_path: Path, procs: list[ManagedProcess], receivers: tuple[WebhookReceiver, SMTPReceiver], anvil: Anvil
+) -> Stack:
+    """The chain exporter on anvil, Prometheus and Alertmanager with short windows, Slack and email to loopback."""
     slack, smtp = receivers
     hook = tmp_path / "slack_webhook_url"
     hook.write_text(slack.url)
-    # --state: a restart continues the same chain, as a real node does after an outage.
-    anvil = start_anvil("--block-time", "1", "--state", str(tmp_path / "anvil-state.json"))
-    stack = start_stack(
+    return start_stack(
         tmp_path,
         procs,
         system={"processes": []},  # the process alert has its own test; this one is about the chain
@@ -75,6 +70,7 @@ def test_a_chain_outage_is_one_page_and_one_resolved_notice(
                 "BlockchainNoNewBlocks": {"for": "1s", "window": "4s"},
                 "BlockchainRPCErrors": {"for": "1s", "ratio": 0.01},
                 "ExporterAbsent": {"enabled": False},  # no business exporter here
+                "ExporterDown": {"for": "2s"},
             },
             "notification_channels": {
                 "slack": [{"name": "oncall", "api_url_file": str(hook)}],
@@ -91,6 +87,19 @@ def test_a_chain_outage_is_one_page_and_one_resolved_notice(
             "routing": {"group_wait": "1s", "group_interval": "1s"},
         },
     )
+
+
+@pytest.mark.timeout(240)
+def test_a_chain_outage_is_one_page_and_one_resolved_notice(
+    tmp_path: Path,
+    receivers: tuple[WebhookReceiver, SMTPReceiver],
+    procs: list[ManagedProcess],
+    start_anvil: Callable[..., Anvil],
+) -> None:
+    slack, smtp = receivers
+    # --state: a restart continues the same chain, as a real node does after an outage.
+    anvil = start_anvil("--block-time", "1", "--state", str(tmp_path / "anvil-state.json"))
+    stack = start_chain_stack(tmp_path, procs, receivers, anvil)
     wait_for(
         lambda: prom_query(stack.prometheus, 'blockchain_up{chain="dev"} == 1'), 30, "the chain to be scraped as up"
     )
@@ -128,3 +137,39 @@ def test_a_chain_outage_is_one_page_and_one_resolved_notice(
     # The resolved notice says what resolved and how long it lasted, not the firing text again.
     assert "RESOLVED: Every RPC endpoint of a chain is down." in resolved_text and "*Lasted:* " in resolved_text
     assert "No endpoint of chain" not in resolved_text
+
+
+@pytest.mark.timeout(240)
+def test_an_exporter_outage_is_one_page_and_one_resolved_notice(
+    tmp_path: Path,
+    receivers: tuple[WebhookReceiver, SMTPReceiver],
+    procs: list[ManagedProcess],
+    start_anvil: Callable[..., Anvil],
+) -> None:
+    """The blockchain exporter stops and starts again (a restart resets its counters): ExporterDown pages once."""
+    slack, smtp = receivers
+    stack = start_chain_stack(tmp_path, procs, receivers, start_anvil())
+    assert stack.blockchain is not None
+    wait_for(lambda: prom_query(stack.prometheus, 'blockchain_up{chain="dev"} == 1'), 30, "the chain to be up")
+    time.sleep(3)
+    exporter = next(p for p in procs if p.name == "blockchain")
+    stopped_at = time.time()
+    exporter.stop()
+    wait_for(lambda: any("ExporterDown" in t for t in slack_titles(slack)), 60, "the exporter page in Slack")
+    paged_after = slack.posts[-1].at - stopped_at
+    assert "ExporterOutage" in firing(stack.prometheus)
+    time.sleep(3)
+
+    restarted = ManagedProcess(exporter.name, exporter.argv, exporter.log_path).start()
+    procs.append(restarted)
+    restarted.wait_http(f"{stack.blockchain}/-/ready")
+    wait_for(lambda: any(t.startswith("[RESOLVED") for t in slack_titles(slack)), 60, "the resolved notice")
+    resolved_after = slack.posts[-1].at - stopped_at
+    wait_for(lambda: "ExporterOutage" not in firing(stack.prometheus), RATE_WINDOW + 30, "the outage window to pass")
+    time.sleep(3)
+    wait_for(lambda: len(mail_subjects(smtp)) >= 2, 30, "the firing and resolved emails")
+    titles = slack_titles(slack)
+    print(f"\nexporter stopped -> page {paged_after:.1f} s, -> resolved {resolved_after:.1f} s; Slack {titles}")
+    expected = ["[FIRING:1] ExporterDown (critical)", "[RESOLVED] ExporterDown (critical)"]
+    assert titles == expected
+    assert mail_subjects(smtp) == expected
