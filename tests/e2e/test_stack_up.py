@@ -223,6 +223,7 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
         assert drawn > 80
         assert all(f"{load(n)['uid']}.html" in (run / "snap/index.html").read_text() for n in DASHBOARD_JOBS)
 
+        broken_at = time.time()
         for what in ("chain", "business", "host"):
             broke = alismon_stack(cfg, run, "break", what)
             assert broke.returncode == 0 and f"broke {what}" in broke.stdout, broke.stderr
@@ -248,17 +249,24 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
         # endpoint alert is inhibited by the chain page.
         paged = {"BlockchainChainDown", "WatchedProcessDown", "HighFailureRate"}
         arrived: list[tuple[str, str]] = []
+        messages: list[dict] = []
+
+        def first(status: str, page: str) -> float:
+            return min(m["received_at"] for m in messages if m["title"].startswith(f"[{status}") and page in m["title"])
 
         def notified() -> bool:
-            arrived[:] = [
-                (m["channel"], m["title"]) for m in requests.get(f"{inbox}api/messages", timeout=5).json()["messages"]
-            ]
+            messages[:] = requests.get(f"{inbox}api/messages", timeout=5).json()["messages"]
+            arrived[:] = [(m["channel"], m["title"]) for m in messages]
             return all(any(p in t for c, t in arrived if c == "slack") for p in paged) and any(
                 "BlockchainChainDown" in t for c, t in arrived if c == "email"
             )
 
         wait_for(notified, 120, f"the notifications of the breaks in the inbox (arrived: {arrived})")
         assert not [t for _, t in arrived if "BlockchainEndpointDown" in t], arrived
+        print(
+            "\nbreak -> page in the inbox: " + ", ".join(f"{p} {first('FIRING', p) - broken_at:.0f} s" for p in paged)
+        )
+        fixed_at = time.time()
         # Each break undone in place; every page gets its resolved notice.
         for what in ("chain", "business", "host"):
             fixed = alismon_stack(cfg, run, "fix", what)
@@ -270,6 +278,9 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
             return all(any(p in t for t in done) for p in paged)
 
         wait_for(resolved, 240, f"the resolved notices in the inbox (arrived: {arrived})")
+        print("fix -> resolved notice: " + ", ".join(f"{p} {first('RESOLVED', p) - fixed_at:.0f} s" for p in paged))
+        print(f"inbox: {len([m for m in messages if m['channel'] == 'slack'])} Slack, "
+              f"{len([m for m in messages if m['channel'] == 'email'])} email: {arrived}")  # fmt: skip
         status = alismon_stack(cfg, run, "status")
         assert status.returncode == 0, status.stdout
         pids = [s["pid"] for s in json.loads((run / "state.json").read_text())["components"]]
