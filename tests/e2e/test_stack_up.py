@@ -342,3 +342,17 @@ def test_stack_up_refuses_a_key_the_installed_alertmanager_lacks(tmp_path: Path)
         "the installed Alertmanager is 0.25.0"
     ), result.stderr
     assert not [n for n, p in ports.items() if port_in_use("127.0.0.1", p)]
+
+
+def test_stack_up_reports_a_component_that_exits_with_its_log(tmp_path: Path) -> None:
+    cfg, ports = stack_config(tmp_path)
+    run = tmp_path / "run"
+    (run / "data").mkdir(parents=True)
+    (run / "data/prometheus").write_text("not a directory\n")  # Prometheus cannot open its TSDB here
+    result = alismon_stack(cfg, run, "up", timeout=120)
+    assert result.returncode == 1
+    assert re.search(r"^error: prometheus exited with code [1-9]\d* after \d+\.\d+s; the end of ", result.stderr, re.M)
+    assert "did not become healthy" not in result.stderr
+    assert "data/prometheus" in result.stderr.split("the end of", 1)[1]  # its own log line, naming the path
+    assert not (run / "state.json").exists()
+    assert not [n for n, p in ports.items() if port_in_use("127.0.0.1", p)]
