@@ -84,12 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
     check = config_sub.add_parser("check", help="validate the config file; exit 2 with key paths on problems")
     _add_config_flag(check)
+    check.add_argument("--root", default=".", help="the repository root (default: %(default)s)")
+    check.add_argument(
+        "--target",
+        choices=("compose", "native"),
+        default="compose",
+        help="check features against compose's pinned images or the installed binaries (default: %(default)s)",
+    )
+    check.add_argument(
+        "--skip-secret-files",
+        action="store_true",
+        help="do not require the *_file secrets to exist here (they live on the host that runs the stack)",
+    )
 
     render = sub.add_parser("render", help="write rules (and more) from templates and the config")
     _add_config_flag(render)
     render.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file is stale")
-    render.add_argument("--root", default=".", help="the repository root holding the templates (default: %(default)s)")
-    render.add_argument("--out", help="write (or check) the generated tree here instead of --root")
+    render.add_argument("--root", default=".", help="the tree to write or check (default: %(default)s)")
+    render.add_argument("--out", help="the same as --root: write (or check) the generated tree here")
 
     lint = sub.add_parser("lint", help="run every check a user's CI needs: promtool rules checks and tests")
     _add_config_flag(lint)
@@ -109,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = stack_sub.add_parser("status", help="each component's state, health and URL")
     brk = stack_sub.add_parser("break", help="demo only: cause a real problem so that its alert fires")
     brk.add_argument("what", choices=["chain", "business", "host"])
-    for p in (up, down, status, brk):
+    fix = stack_sub.add_parser("fix", help="demo only: undo a break in place")
+    fix.add_argument("what", choices=["chain", "business", "host"])
+    for p in (up, down, status, brk, fix):
         _add_config_flag(p)
         p.add_argument("--run-dir", help="where configs, data, logs and PIDs go (default: stack.run_dir, .run)")
 
@@ -137,7 +151,22 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--token-file", required=True)
     agent.add_argument("--name", default="node-agent-1")
     agent.add_argument("--interval", type=float, default=5.0)
-    for p in (traffic, agent):
+    inbox = demo_sub.add_parser("inbox", help="a Slack webhook and SMTP sink on loopback, with a page of what arrived")
+    inbox.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        type=_listen_address,
+        default="127.0.0.1:9097",
+        help="page, JSON API and Slack webhook (default: %(default)s)",
+    )
+    inbox.add_argument(
+        "--smtp.listen-address",
+        dest="smtp_address",
+        type=_listen_address,
+        default="127.0.0.1:2525",
+        help="SMTP sink (default: %(default)s)",
+    )
+    for p in (traffic, agent, inbox):
         _add_log_flags(p)
     return parser
 
@@ -155,12 +184,48 @@ def _run_exporter(row: ExporterRow, args: argparse.Namespace, config: Config) ->
     return 0
 
 
+def _config_check(args: argparse.Namespace, config: Config) -> int:
+    from exporters.render.versions import COMPOSE_VERSIONS, unsupported
+
+    if args.target == "native":
+        from exporters.stack.versions import installed_versions
+
+        too_old = unsupported(config, installed_versions(), "the installed")
+    else:
+        too_old = unsupported(config, COMPOSE_VERSIONS, "compose's")
+    for problem in too_old:
+        print(f"error: {args.config_file}: {problem}", file=sys.stderr)
+    if too_old:
+        return EXIT_CONFIG
+    # What each exporter checks at start, for the exporters the config gives work: a config that passes starts.
+    start_problems = [
+        problem
+        for row in EXPORTERS
+        for exporter in [row.load()]
+        if exporter.has_work(getattr(config, row.section))
+        for problem in exporter.start_problems(getattr(config, row.section))
+    ]
+    if start_problems:
+        raise ConfigError(start_problems)
+    if not args.skip_secret_files:
+        from exporters.lint.provisioning import config_secret_problems
+
+        problems = config_secret_problems(config.model_dump(mode="json", by_alias=True), Path(args.root))
+        for problem in problems:
+            print(f"error: {args.config_file}: {problem}", file=sys.stderr)
+        if problems:
+            print("create them, or pass --skip-secret-files when they live on the host that runs the stack",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_CONFIG
+    print(f"{args.config_file}: OK")
+    return 0
+
+
 def _render(args: argparse.Namespace, config: Config) -> int:
     from exporters.render.main import render_all, stale, write
 
-    root = Path(args.root)
-    out = Path(args.out) if args.out else root
-    files = render_all(config, root)
+    out = Path(args.out or args.root)
+    files = render_all(config)
     if args.check:
         problems = stale(files, out)
         for rel, diff in problems:
@@ -186,6 +251,8 @@ def _stack(args: argparse.Namespace, config: Config) -> int:
         return runner.down(run_dir)
     if args.stack_command == "status":
         return runner.status(run_dir)
+    if args.stack_command == "fix":
+        return runner.fix(run_dir, args.what)
     return runner.break_(run_dir, args.what)
 
 
@@ -240,6 +307,10 @@ def _read_token(path: str | None) -> str | None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.demo_command == "inbox":
+        from exporters.demo.inbox import run_inbox
+
+        return run_inbox(args.listen_address, args.smtp_address)
     if args.demo_command == "agent":
         from exporters.demo.agent import run_agent
 
@@ -269,18 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config_file)
         if args.command == "config":
-            # What each exporter checks at start, for the exporters the config gives work.
-            problems = [
-                problem
-                for row in EXPORTERS
-                for exporter in [row.load()]
-                if exporter.has_work(getattr(config, row.section))
-                for problem in exporter.start_problems(getattr(config, row.section))
-            ]
-            if problems:
-                raise ConfigError(problems)
-            print(f"{args.config_file}: OK")
-            return 0
+            return _config_check(args, config)
         if args.command in EXPORTER_NAMES:
             return _run_exporter(exporter_row(args.command), args, config)
         if args.command == "render":

@@ -83,7 +83,13 @@ def start_stack(
     config["exporters"]["blockchain"]["listen_address"] = f"127.0.0.1:{bc_port}"
     config["blockchain"] = {"networks": networks or []}
     config["business"].update({"auth_token": TOKEN, "store": {"path": str(tmp_path / "business.sqlite")}})
-    config["alerting"].update({"alertmanager_url": f"http://127.0.0.1:{am_port}", **(alerting or {})})
+    config["alerting"].update(
+        {
+            "alertmanager_url": f"http://127.0.0.1:{am_port}",
+            "prometheus_url": f"http://127.0.0.1:{prom_port}",
+            **(alerting or {}),
+        }
+    )
     cfg = tmp_path / "config.yml"
     cfg.write_text(yaml.safe_dump(config))
     out = tmp_path / "tree"

@@ -46,6 +46,23 @@ class ExporterCollectorFailingAlert(Alert):
     for_: Duration = Field(default=900.0, alias="for")
 
 
+class HostDownAlert(Alert):
+    """Every exporter of an inventory host (`host` label) is down: one page for the host."""
+
+    for_: Duration = Field(default=120.0, alias="for")
+    severity: Severity = "critical"
+
+
+class OutageWindowAlert(Strict):
+    """Never notified (severity info, routed nowhere): it holds from the first failed scrape or poll until
+    `alerting.rate_window` after the last one, so the alerts of rates and ranges over the outage stay
+    inhibited after recovery, until their windows no longer hold it."""
+
+    enabled: bool = True
+    for_: Duration = Field(default=0.0, alias="for")
+    severity: Literal["info"] = "info"
+
+
 class WatchdogAlert(Alert):
     for_: Duration = Field(default=0.0, alias="for")
     severity: Severity = "info"
@@ -179,6 +196,13 @@ class BlockchainEndpointDownAlert(Alert):
     severity: Severity = "critical"
 
 
+class BlockchainChainDownAlert(Alert):
+    """Every endpoint of a chain is down: one chain-level page instead of one per endpoint and symptom."""
+
+    for_: Duration = Field(default=120.0, alias="for")
+    severity: Severity = "critical"
+
+
 class BlockchainChainIdMismatchAlert(Alert):
     for_: Duration = Field(default=60.0, alias="for")
     severity: Severity = "critical"
@@ -281,6 +305,8 @@ class Alerts(Strict):
     ExporterDown: ExporterDownAlert = ExporterDownAlert()
     ExporterAbsent: ExporterAbsentAlert = ExporterAbsentAlert()
     ExporterCollectorFailing: ExporterCollectorFailingAlert = ExporterCollectorFailingAlert()
+    ExporterOutage: OutageWindowAlert = OutageWindowAlert()
+    HostDown: HostDownAlert = HostDownAlert()
     Watchdog: WatchdogAlert = WatchdogAlert()
     PrometheusRuleEvaluationFailures: PrometheusRuleEvaluationFailuresAlert = PrometheusRuleEvaluationFailuresAlert()
     PrometheusNotificationsFailing: PrometheusNotificationsFailingAlert = PrometheusNotificationsFailingAlert()
@@ -299,6 +325,9 @@ class Alerts(Strict):
     BusinessStoreErrors: BusinessStoreErrorsAlert = BusinessStoreErrorsAlert()
     BusinessStoreNotWritable: BusinessStoreNotWritableAlert = BusinessStoreNotWritableAlert()
     BlockchainEndpointDown: BlockchainEndpointDownAlert = BlockchainEndpointDownAlert()
+    BlockchainEndpointOutage: OutageWindowAlert = OutageWindowAlert()
+    BlockchainChainDown: BlockchainChainDownAlert = BlockchainChainDownAlert()
+    BlockchainChainOutage: OutageWindowAlert = OutageWindowAlert()
     BlockchainChainIdMismatch: BlockchainChainIdMismatchAlert = BlockchainChainIdMismatchAlert()
     BlockchainSync: BlockchainSyncAlert = BlockchainSyncAlert()
     BlockchainNoNewBlocks: BlockchainNoNewBlocksAlert = BlockchainNoNewBlocksAlert()
@@ -400,8 +429,20 @@ class AlertingConfig(Strict):
     grafana_url: HttpUrl = "http://localhost:3000"
     # The window of the rates the rules use; at least four scrape intervals.
     rate_window: Duration = 300.0
-    # The address on-call uses to reach Alertmanager (silence links in messages).
+    # The address on-call uses to reach Alertmanager (alert list and silence links in messages).
     alertmanager_url: HttpUrl = "http://localhost:9093"
+    # Without a web UI (Debian's build), messages give the amtool command to silence instead of a link.
+    alertmanager_ui: bool = True
+    # The address on-call uses to reach Prometheus (query links in messages).
+    prometheus_url: HttpUrl = "http://localhost:9090"
+    # Builds without the React UI (Debian's) serve /classic/graph and /classic/alerts instead.
+    prometheus_ui: Literal["react", "classic"] = "react"
+
+    def prometheus_page(self, page: str) -> str:
+        """A page of Prometheus' web UI as on-call opens it: graph, alerts, targets."""
+        prefix = "/classic" if self.prometheus_ui == "classic" else ""
+        return f"{self.prometheus_url.rstrip('/')}{prefix}/{page}"
+
     alerts: Alerts = Alerts()
     notification_channels: NotificationChannels = NotificationChannels()
     routing: Routing = Routing()

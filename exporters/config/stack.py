@@ -13,3 +13,6 @@ class StackConfig(Strict):
     alertmanager_listen_address: ListenAddress = "127.0.0.1:9093"
     # The local anvil chain of `alismon stack up --demo`.
     demo_chain_listen_address: ListenAddress = "127.0.0.1:8545"
+    # The demo inbox: Slack and email of `--demo` land here, on loopback, instead of the configured channels.
+    demo_inbox_listen_address: ListenAddress = "127.0.0.1:9097"
+    demo_smtp_listen_address: ListenAddress = "127.0.0.1:2525"

@@ -61,9 +61,7 @@ def run_lint(config: Config, root: Path, skip_secret_files: bool = False) -> int
     rules = [str(root / "rules/alerts.yml"), str(root / "rules/recording.yml")]
     tests = sorted(str(p) for p in (root / "tests/rules").glob("*.yml"))
     results = [
-        _report(
-            "generated files up to date (alismon render --check)", [p for p, _ in stale(render_all(config, root), root)]
-        ),
+        _report("generated files up to date (alismon render --check)", [p for p, _ in stale(render_all(config), root)]),
         _run(
             "promtool check rules --lint=all --lint-fatal",
             [promtool, "check", "rules", "--lint=all", "--lint-fatal", *rules],

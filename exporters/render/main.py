@@ -9,11 +9,21 @@ from exporters.config import Config
 from exporters.render.dashboards import render_dashboards
 from exporters.render.provisioning import render_provisioning
 from exporters.render.rules import render_rules
+from exporters.render.runbooks import render_runbooks
+
+# The templates as installed with the package, laid out as in the repository (rules/templates, ...):
+# `alismon render` works from any directory. In a checkout these are links to the repository's templates.
+PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "source"
 
 
-def render_all(config: Config, root: Path) -> dict[str, str]:
-    """Every generated file, path relative to root -> content (templates are read from root)."""
-    return {**render_rules(config, root), **render_provisioning(config, root), **render_dashboards(config, root)}
+def render_all(config: Config, root: Path = PACKAGE_TEMPLATES) -> dict[str, str]:
+    """Every generated file, path relative to the output root -> content (templates are read from `root`)."""
+    return {
+        **render_rules(config, root),
+        **render_provisioning(config, root),
+        **render_dashboards(config, root),
+        **render_runbooks(config, root),
+    }
 
 
 def write(files: dict[str, str], root: Path) -> list[str]:

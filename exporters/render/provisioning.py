@@ -10,11 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from exporters.config import Config
 from exporters.config.alerting import AlertingConfig
 from exporters.core.exporter_table import EXPORTER_NAMES
-from exporters.core.types import format_duration
-from exporters.render.rules import HEADER, dump_yaml, jinja_env
+from exporters.core.types import format_duration, parse_duration
+from exporters.render.inhibition import cause_rules
+from exporters.render.rules import HEADER, dump_yaml, jinja_env, render_rules
 
 PROMETHEUS_DIR = "provisioning/prometheus"
 ALERTMANAGER_DIR = "provisioning/alertmanager"
@@ -239,6 +242,7 @@ def alertmanager_config(alerting: AlertingConfig) -> dict[str, Any]:
                 "target_matchers": ['severity="info"'],
                 "equal": list(routing.inhibit_equal),
             },
+            *cause_rules(alerting),
         ],
         "receivers": [{"name": "null"}, slack, email, heartbeat],
     }
@@ -291,9 +295,28 @@ def grafana_files() -> dict[str, str]:
     }
 
 
+def pending_periods(config: Config, root: Path) -> list[tuple[str, str, int]]:
+    """(alertname, severity, `for` in nanoseconds) of every alert with a `for`, as rendered into the rules.
+
+    Prometheus sends an alert when it starts firing, `for` after its condition began; the message
+    templates subtract it to say since when the condition holds."""
+    rules = yaml.safe_load(render_rules(config, root)["rules/alerts.yml"].split("\n", 1)[1])
+    out = {}
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule and "for" in rule:
+                key = (rule["alert"], rule["labels"]["severity"])
+                out[key] = int(parse_duration(rule["for"]) * 1e9)
+    return [(name, severity, ns) for (name, severity), ns in out.items()]
+
+
 def render_provisioning(config: Config, root: Path) -> dict[str, str]:
     env = jinja_env(root / TEMPLATE_SOURCE)
-    context = {"alerting": config.alerting}
+    context = {
+        "alerting": config.alerting,
+        "am": config.alerting.alertmanager_url.rstrip("/"),
+        "pending": pending_periods(config, root),
+    }
     out = {
         f"{PROMETHEUS_DIR}/prometheus.yml": HEADER + dump_yaml(prometheus_config(config)),
         f"{ALERTMANAGER_DIR}/alertmanager.yml": HEADER + dump_yaml(alertmanager_config(config.alerting)),

@@ -9,8 +9,11 @@ component's health and URL. With --foreground, `up` stays attached and Ctrl-C st
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -19,18 +22,22 @@ import yaml
 
 from exporters.config import Config, parse_config
 from exporters.core.signals import StopOnSignal
-from exporters.core.tools import REPO_ROOT, ToolMissing
+from exporters.core.tools import ToolMissing
 from exporters.render.main import render_all, write
+from exporters.render.versions import unsupported
 from exporters.stack.procs import ManagedProcess, port_in_use
 from exporters.stack.started import Started, load, save
 from exporters.stack.topology import (
+    AGENT_NAME,
     Component,
     components,
     effective_config,
     exporter_listen_address,
     exporters_to_start,
     loopback,
+    pid_file,
 )
+from exporters.stack.versions import installed_builds, installed_versions
 
 READY_TIMEOUT = 45.0
 DEMO_EVENT_TYPES = {"claims", "verifications", "node_events"}
@@ -44,6 +51,8 @@ def _listen_addresses(config: Config, demo: bool) -> dict[str, str]:
     out["prometheus"] = config.prometheus.listen_address
     if demo:
         out["anvil"] = config.stack.demo_chain_listen_address
+        out["inbox"] = config.stack.demo_inbox_listen_address
+        out["inbox smtp"] = config.stack.demo_smtp_listen_address
     return out
 
 
@@ -70,11 +79,17 @@ def up(config: Config, run_dir: Path, demo: bool, foreground: bool) -> int:
         print(f"error: the stack in {run} is already running; `alismon stack status` or `alismon stack down`",
               file=sys.stderr)  # fmt: skip
         return 1
-    for sub in ("logs", "data", "tree"):
+    for sub in ("logs", "data", "tree", "pids"):
         (run / sub).mkdir(parents=True, exist_ok=True)
     run.chmod(0o700)  # the ingest token and the effective config live here
-    raw = effective_config(config, run, demo)
+    builds = installed_builds()
+    raw = effective_config(config, run, demo, builds)
     effective = parse_config(raw)
+    too_old = unsupported(effective, installed_versions(builds), "the installed")
+    if too_old:
+        for problem in too_old:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
     taken = [f"{name} {ad}" for name, ad in _listen_addresses(effective, demo).items() if port_in_use(*loopback(ad))]
     if taken:
         print(f"error: port already in use: {', '.join(taken)}; stop what holds it or change config.yml",
@@ -88,7 +103,7 @@ def up(config: Config, run_dir: Path, demo: bool, foreground: bool) -> int:
     config_file = run / "config.yml"
     config_file.write_text(yaml.safe_dump(raw, sort_keys=False))
     config_file.chmod(0o600)
-    write(render_all(effective, REPO_ROOT), run / "tree")
+    write(render_all(effective), run / "tree")
     (run / "demo-control.json").unlink(missing_ok=True)
     try:
         plan = components(effective, run, config_file, demo)
@@ -102,12 +117,21 @@ def up(config: Config, run_dir: Path, demo: bool, foreground: bool) -> int:
         created = psutil.Process(proc.pid).create_time()
         started.append(Started(c.name, proc.pid, created, c.argv, c.url, c.ready_url, c.rpc, str(log)))
         save(run, demo, started)
+        pid_file(run, c.name).write_text(f"{proc.pid}\n")
+        waited = time.monotonic()
         if not _wait_healthy(c, proc):
-            print(f"error: {c.name} did not become healthy within {READY_TIMEOUT:.0f}s; its log:", file=sys.stderr)
+            waited = time.monotonic() - waited
+            if proc.running():
+                print(f"error: {c.name} did not become healthy within {READY_TIMEOUT:.0f}s; its log:", file=sys.stderr)
+            else:
+                code = proc.proc.returncode if proc.proc else "?"
+                print(
+                    f"error: {c.name} exited with code {code} after {waited:.1f}s; the end of {log}:", file=sys.stderr
+                )
             print(proc.log_tail(), file=sys.stderr)
             _stop(run, started)
             return 1
-    _print_urls(run, started, demo)
+    _print_urls(run, started, demo, effective)
     if not foreground:
         return 0
     return _wait_for_ctrl_c(run, started)
@@ -125,23 +149,41 @@ def _wait_healthy(c: Component, proc: ManagedProcess) -> bool:
     return False
 
 
-def _print_urls(run: Path, started: list[Started], demo: bool) -> None:
+def alismon_command() -> str:
+    """`alismon` as the user can run it: the console script beside this interpreter, unless it is on PATH."""
+    beside = Path(sys.executable).parent / "alismon"
+    on_path = shutil.which("alismon")
+    if on_path and Path(on_path).resolve() == beside.resolve():
+        return "alismon"
+    return os.path.relpath(beside) if beside.exists() else "alismon"
+
+
+def _print_urls(run: Path, started: list[Started], demo: bool, config: Config) -> None:
+    """Pages that exist on the installed builds (`effective_config` chose the UI flavour)."""
     print("AlisChain Monitoring native stack is up:")
     for s in started:
         if s.url:
             print(f"  {s.name:<20} {s.url}")
-    prom = next(s.url for s in started if s.name == "prometheus")
-    am = next(s.url for s in started if s.name == "alertmanager")
-    print(f"  {'targets':<20} {prom}targets")
-    print(f"  {'alerts':<20} {am}#/alerts")
+    prom = config.alerting.prometheus_url.rstrip("/")
+    print(f"  {'targets':<20} {config.alerting.prometheus_page('targets')}")
+    print(f"  {'alerts':<20} {config.alerting.prometheus_page('alerts')}")
+    if not config.alerting.alertmanager_ui:
+        print(
+            f"  {'':<20} (this Alertmanager has no web UI; its API: {config.alerting.alertmanager_url}/api/v2/alerts)"
+        )
     print(f"  {'logs':<20} {run / 'logs'}")
     if demo:
         print("Demo traffic is running: chain transfers and registry calls, claims, verifications, node events.")
+        inbox = next(s.url for s in started if s.name == "inbox")
+        print(f"Slack and email notifications land in the demo inbox: {inbox}")
         print("Make an alert fire: ./scripts/demo --break chain|business|host")
     print("Grafana is not packaged for Debian, so the native stack has none: run the compose stack (compose/README.md)")
     print("for dashboards, import dashboards/*.json into a Grafana of your own, or take static snapshots of them:")
-    print(f"  alismon snapshot --prometheus {prom.rstrip('/')} --out {run / 'snapshots'}")
-    print("Stop with `alismon stack down`; health with `alismon stack status`.")
+    print(f"  {alismon_command()} snapshot --prometheus {prom} --out {run / 'snapshots'}")
+    if demo:
+        print("Stop with `./scripts/demo --down`; health with `./scripts/demo --status`.")
+    else:
+        print(f"Stop with `{alismon_command()} stack down`; health with `{alismon_command()} stack status`.")
     sys.stdout.flush()
 
 
@@ -210,31 +252,75 @@ def status(run_dir: Path) -> int:
 
 
 BREAKS = {
-    "chain": "stops the demo chain (anvil): BlockchainEndpointDown and WatchedProcessDown (chain-client) fire",
+    "chain": "stops the demo chain (anvil): BlockchainChainDown and WatchedProcessDown (chain-client) fire",
     "business": "makes 60% of verifications fail: HighFailureRate fires",
     "host": "kills the node agent the system exporter watches: WatchedProcessDown fires",
 }
+FIXES = {
+    "chain": "started the demo chain (anvil) again, from the state it saved",
+    "business": "verifications fail at the usual 5% again",
+    "host": "started the node agent again",
+}
+VICTIMS = {"chain": "anvil", "host": AGENT_NAME}
+
+
+def _demo_state(run: Path) -> list[Started] | None:
+    demo, started = load(run)
+    if not started or not demo:
+        print("error: --break and --fix need the demo stack: ./scripts/demo (alismon stack up --demo)", file=sys.stderr)
+        return None
+    return started
 
 
 def break_(run_dir: Path, what: str) -> int:
     run = run_dir.resolve()
-    demo, started = load(run)
-    if not started or not demo:
-        print("error: --break needs the demo stack: ./scripts/demo (alismon stack up --demo)", file=sys.stderr)
+    started = _demo_state(run)
+    if started is None:
         return 1
     by_name = {s.name: s for s in started}
     if what == "business":
         (run / "demo-control.json").write_text(json.dumps({"verification_failure_ratio": 0.6}))
     else:
-        victim = by_name["anvil" if what == "chain" else "node-agent-1"]
+        victim = by_name[VICTIMS[what]]
         proc = victim.process()
         if proc is None:
             print(f"{victim.name} is already stopped")
         else:
             proc.terminate()
             proc.wait(STOP_TIMEOUT)
-    am = by_name["alertmanager"].url
     print(f"broke {what}: {BREAKS[what]}.")
-    print(f"Watch it arrive (within about two minutes): {am}#/alerts")
-    print("Back to normal: alismon stack down && ./scripts/demo")
+    print(f"Watch its notification arrive (within about two minutes): {by_name['inbox'].url}")
+    print(f"Undo it in place: ./scripts/demo --fix {what}")
+    return 0
+
+
+def fix(run_dir: Path, what: str) -> int:
+    """Undo a break in place: restart the stopped process with its recorded command line, or reset the traffic."""
+    run = run_dir.resolve()
+    started = _demo_state(run)
+    if started is None:
+        return 1
+    if what == "business":
+        (run / "demo-control.json").unlink(missing_ok=True)
+    else:
+        i = next(i for i, s in enumerate(started) if s.name == VICTIMS[what])
+        victim = started[i]
+        if victim.process() is not None:
+            print(f"{victim.name} is already running")
+        else:
+            proc = ManagedProcess(victim.name, victim.argv, Path(victim.log)).start()
+            created = psutil.Process(proc.pid).create_time()
+            started[i] = replace(victim, pid=proc.pid, create_time=created)
+            save(run, True, started)
+            pid_file(run, victim.name).write_text(f"{proc.pid}\n")
+            deadline = time.monotonic() + READY_TIMEOUT
+            while not _healthy(started[i]):
+                if not proc.running() or time.monotonic() > deadline:
+                    print(f"error: {victim.name} did not come back; the end of {victim.log}:", file=sys.stderr)
+                    print(proc.log_tail(), file=sys.stderr)
+                    return 1
+                time.sleep(0.1)
+    inbox = next(s.url for s in started if s.name == "inbox")
+    print(f"fixed {what}: {FIXES[what]}.")
+    print(f"The resolved notice follows in the inbox (within about two minutes): {inbox}")
     return 0

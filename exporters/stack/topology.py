@@ -19,6 +19,7 @@ from exporters.core.tools import find_tool
 from exporters.core.types import format_duration, split_listen_address
 from exporters.demo.contract import ARTEFACT, OPERATOR, REGISTRY_ADDRESS, TREASURY
 from exporters.stack.procs import alismon_argv
+from exporters.stack.versions import debian_build
 
 AGENT_NAME = "node-agent-1"
 
@@ -53,6 +54,11 @@ def exporter_listen_address(config: Config, row: ExporterRow) -> str:
     return listen
 
 
+def pid_file(run: Path, component: str) -> Path:
+    """Where `stack up` (and `stack fix`) write a component's PID, for the system exporter to watch."""
+    return run / "pids" / f"{component}.pid"
+
+
 def ingest_token_file(run: Path, token: str | None) -> Path:
     """The ingest token in a 0600 file of the run dir, for the exporter and the demo clients alike.
 
@@ -67,8 +73,29 @@ def ingest_token_file(run: Path, token: str | None) -> Path:
     return path
 
 
-def effective_config(config: Config, run: Path, demo: bool) -> dict[str, Any]:
-    """config.yml as the native stack runs it: loopback targets, run-dir paths, and the demo additions."""
+def demo_channels(config: Config, run: Path) -> dict[str, Any]:
+    """Slack and email to the demo inbox on loopback: nothing leaves the machine, no secret is needed."""
+    hook = run / "demo-slack-webhook-url"
+    hook.write_text(f"http://{_addr(config.stack.demo_inbox_listen_address)}/slack\n")
+    return {
+        "slack": [{"name": "demo-inbox", "api_url_file": str(hook), "channel": "#alischain-alerts"}],
+        "email": [
+            {
+                "name": "demo-inbox-email",
+                "to": ["oncall@demo.invalid"],
+                "from": "alertmanager@demo.invalid",
+                "smarthost": _addr(config.stack.demo_smtp_listen_address),
+                "require_tls": False,
+            }
+        ],
+        "heartbeat": {"url_file": None, "interval": config.alerting.notification_channels.heartbeat.interval},
+    }
+
+
+def effective_config(config: Config, run: Path, demo: bool, builds: dict[str, str] | None = None) -> dict[str, Any]:
+    """config.yml as the native stack runs it: loopback targets, run-dir paths, and the demo additions.
+
+    `builds` (component -> `--version` line of the installed binary) decides which web UI pages links open."""
     raw: dict[str, Any] = config.model_dump(mode="json", by_alias=True)
     if demo:
         chain_url = f"http://{_addr(config.stack.demo_chain_listen_address)}"
@@ -83,17 +110,22 @@ def effective_config(config: Config, run: Path, demo: bool) -> dict[str, Any]:
                 "contracts": [{"alias": "registry", "address": REGISTRY_ADDRESS, "abi_file": str(ARTEFACT)}],
             }
         ]
+        # By the pid files `stack up` writes: another anvil on the host must not count as the demo's.
         raw["system"]["processes"] = [
-            {"name": "chain-client", "match": {"cmdline": "anvil"}},
-            {"name": AGENT_NAME, "match": {"cmdline": "demo agent"}},
+            {"name": "chain-client", "match": {"pidfile": str(pid_file(run, "anvil"))}},
+            {"name": AGENT_NAME, "match": {"pidfile": str(pid_file(run, AGENT_NAME))}},
         ]
         # Short windows so that `--break` shows its alert within a minute or two.
         raw["prometheus"].update({"scrape_interval": 5.0, "evaluation_interval": 5.0, "scrape_timeout": None})
         raw["alerting"]["rate_window"] = 60.0
         alerts = raw["alerting"]["alerts"]
         alerts["BlockchainEndpointDown"]["for"] = 15.0
+        alerts["BlockchainChainDown"]["for"] = 15.0
         alerts["WatchedProcessDown"]["for"] = 10.0
         alerts["HighFailureRate"]["for"] = 30.0
+        raw["alerting"]["notification_channels"] = demo_channels(config, run)
+        # Notices within seconds of the alert, resolved ones within half a minute.
+        raw["alerting"]["routing"].update({"group_wait": 10.0, "group_interval": 30.0})
     business = raw["business"]
     business["auth_token"] = None
     business["auth_token_file"] = str(ingest_token_file(run, config.business.token()))
@@ -106,6 +138,12 @@ def effective_config(config: Config, run: Path, demo: bool) -> dict[str, Any]:
     targets["alertmanager"] = [_addr(config.stack.alertmanager_listen_address)]
     am = _addr(config.stack.alertmanager_listen_address)
     raw["alerting"]["alertmanager_url"] = f"http://{am}"
+    raw["alerting"]["prometheus_url"] = f"http://{_addr(config.prometheus.listen_address)}"
+    builds = builds or {}
+    if debian_build(builds.get("prometheus", "")):
+        raw["alerting"]["prometheus_ui"] = "classic"
+    if debian_build(builds.get("alertmanager", "")):
+        raw["alerting"]["alertmanager_ui"] = False
     raw["stack"]["run_dir"] = str(run)
     parse_config(raw)  # what we write must validate, or the exporters would refuse it
     return raw
@@ -116,12 +154,28 @@ def components(config: Config, run: Path, config_file: Path, demo: bool) -> list
     tree = run / "tree"
     out: list[Component] = []
     if demo:
+        inbox = _addr(config.stack.demo_inbox_listen_address)
+        smtp = _addr(config.stack.demo_smtp_listen_address)
+        argv = alismon_argv("demo inbox", "--web.listen-address", inbox, "--smtp.listen-address", smtp)
+        out.append(Component("inbox", argv, f"http://{inbox}/", f"http://{inbox}/-/ready"))
         host, port = loopback(config.stack.demo_chain_listen_address)
         url = f"http://{host}:{port}"
         out.append(
             Component(
                 "anvil",
-                [find_tool("anvil"), "--host", host, "--port", str(port), "--block-time", "1", "--silent"],
+                # --state: a restart (`stack fix chain`) continues the same chain, contract included.
+                [
+                    find_tool("anvil"),
+                    "--host",
+                    host,
+                    "--port",
+                    str(port),
+                    "--block-time",
+                    "1",
+                    "--silent",
+                    "--state",
+                    str(run / "data/anvil-state.json"),
+                ],
                 url,
                 url,
                 rpc=True,
@@ -144,7 +198,7 @@ def components(config: Config, run: Path, config_file: Path, demo: bool) -> list
                 f"--web.external-url=http://{am}",
                 "--cluster.listen-address=",
             ],
-            f"http://{am}/",
+            f"http://{am}/" if config.alerting.alertmanager_ui else f"http://{am}/api/v2/alerts",
             f"http://{am}/-/ready",
         )
     )
@@ -160,14 +214,14 @@ def components(config: Config, run: Path, config_file: Path, demo: bool) -> list
                 f"--storage.tsdb.retention.time={format_duration(config.prometheus.retention)}",
                 f"--web.external-url=http://{prom}",
             ],
-            f"http://{prom}/",
+            config.alerting.prometheus_page("alerts"),
             f"http://{prom}/-/ready",
         )
     )
     if demo:
         biz = f"http://{_addr(config.exporters.business.listen_address)}"
         token = str(config.business.auth_token_file)
-        chain_url = out[0].url
+        chain_url = next(c.url for c in out if c.name == "anvil")
         traffic = alismon_argv("demo traffic", "--rpc-url", chain_url, "--business-url", biz, "--token-file", token)
         traffic += ["--control-file", str(run / "demo-control.json"), "--spool", str(run / "data/demo-spool.json")]
         out.append(Component("traffic", traffic, "", ""))

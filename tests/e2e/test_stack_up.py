@@ -33,7 +33,7 @@ DASHBOARD_JOBS = {
 
 def stack_config(tmp_path: Path, **overrides: object) -> tuple[Path, dict[str, int]]:
     """The repo's config.yml with every stack component on a free loopback port."""
-    names = (*EXPORTER_NAMES, "prometheus", "alertmanager", "anvil")
+    names = (*EXPORTER_NAMES, "prometheus", "alertmanager", "anvil", "inbox", "smtp")
     ports = {name: free_port() for name in names}
     cfg = write_config(
         tmp_path / "config.yml",
@@ -47,6 +47,8 @@ def stack_config(tmp_path: Path, **overrides: object) -> tuple[Path, dict[str, i
             "stack": {
                 "alertmanager_listen_address": f"127.0.0.1:{ports['alertmanager']}",
                 "demo_chain_listen_address": f"127.0.0.1:{ports['anvil']}",
+                "demo_inbox_listen_address": f"127.0.0.1:{ports['inbox']}",
+                "demo_smtp_listen_address": f"127.0.0.1:{ports['smtp']}",
             },
             **overrides,
         },
@@ -168,11 +170,19 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
     try:
         assert result.returncode == 0, result.stdout + result.stderr
         assert "./scripts/demo --break chain|business|host" in result.stdout
+        inbox = f"http://127.0.0.1:{ports['inbox']}/"
+        assert f"notifications land in the demo inbox: {inbox}" in result.stdout
+        # Every page it prints exists on the installed builds (anvil's URL is JSON-RPC, POST only).
+        pages = re.findall(r"^  (\S+) +(http://\S+)$", result.stdout, flags=re.M)
+        assert len(pages) >= 6, result.stdout
+        dead = [(n, u) for n, u in pages if n != "anvil" and not requests.get(u, timeout=5).ok]
+        assert dead == [], result.stdout
         status = alismon_stack(cfg, run, "status")
         assert status.returncode == 0, status.stdout
         rows = [line.split() for line in status.stdout.splitlines()[1:]]
         assert [r[0] for r in rows] == [
-            "anvil", *(row.service for row in EXPORTERS), "alertmanager", "prometheus", "traffic", "node-agent-1",
+            "inbox", "anvil", *(row.service for row in EXPORTERS), "alertmanager", "prometheus", "traffic",
+            "node-agent-1",
         ]  # fmt: skip
         assert all(r[2:4] == ["running", "ok"] for r in rows), status.stdout
         again = alismon_stack(cfg, run, "up", "--demo")
@@ -223,11 +233,14 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
         assert drawn > 80
         assert all(f"{load(n)['uid']}.html" in (run / "snap/index.html").read_text() for n in DASHBOARD_JOBS)
 
+        broken_at = time.time()
         for what in ("chain", "business", "host"):
             broke = alismon_stack(cfg, run, "break", what)
             assert broke.returncode == 0 and f"broke {what}" in broke.stdout, broke.stderr
+            assert inbox in broke.stdout
         am = f"http://127.0.0.1:{ports['alertmanager']}"
         expected = {
+            ("BlockchainChainDown", ""),
             ("BlockchainEndpointDown", "anvil"),
             ("WatchedProcessDown", "chain-client"),
             ("WatchedProcessDown", "node-agent-1"),
@@ -269,6 +282,44 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
             )
         index = (run / "broken" / "index.html").read_text()
         assert "Something is wrong" in index and "BlockchainEndpointDown" in index and "WatchedProcessDown" in index
+        # ...and their notifications in the inbox, in Slack and (critical ones) by email. The chain's
+        # endpoint alert is inhibited by the chain page.
+        paged = {"BlockchainChainDown", "WatchedProcessDown", "HighFailureRate"}
+        arrived: list[tuple[str, str]] = []
+        messages: list[dict] = []
+
+        def first(status: str, page: str) -> float:
+            return min(m["received_at"] for m in messages if m["title"].startswith(f"[{status}") and page in m["title"])
+
+        def notified() -> bool:
+            messages[:] = requests.get(f"{inbox}api/messages", timeout=5).json()["messages"]
+            arrived[:] = [(m["channel"], m["title"]) for m in messages]
+            return all(any(p in t for c, t in arrived if c == "slack") for p in paged) and any(
+                "BlockchainChainDown" in t for c, t in arrived if c == "email"
+            )
+
+        wait_for(notified, 120, f"the notifications of the breaks in the inbox (arrived: {arrived})")
+        assert not [t for _, t in arrived if "BlockchainEndpointDown" in t], arrived
+        print(
+            "\nbreak -> page in the inbox: " + ", ".join(f"{p} {first('FIRING', p) - broken_at:.0f} s" for p in paged)
+        )
+        fixed_at = time.time()
+        # Each break undone in place; every page gets its resolved notice.
+        for what in ("chain", "business", "host"):
+            fixed = alismon_stack(cfg, run, "fix", what)
+            assert fixed.returncode == 0 and f"fixed {what}" in fixed.stdout, fixed.stdout + fixed.stderr
+
+        def resolved() -> bool:
+            notified()
+            done = [t for c, t in arrived if c == "slack" and t.startswith("[RESOLVED")]
+            return all(any(p in t for t in done) for p in paged)
+
+        wait_for(resolved, 240, f"the resolved notices in the inbox (arrived: {arrived})")
+        print("fix -> resolved notice: " + ", ".join(f"{p} {first('RESOLVED', p) - fixed_at:.0f} s" for p in paged))
+        print(f"inbox: {len([m for m in messages if m['channel'] == 'slack'])} Slack, "
+              f"{len([m for m in messages if m['channel'] == 'email'])} email: {arrived}")  # fmt: skip
+        status = alismon_stack(cfg, run, "status")
+        assert status.returncode == 0, status.stdout
         pids = [s["pid"] for s in json.loads((run / "state.json").read_text())["components"]]
     finally:
         down = alismon_stack(cfg, run, "down")
@@ -315,3 +366,30 @@ def test_log_formats(tmp_path: Path, fmt: str) -> None:
     else:
         assert all(line.startswith("ts=") for line in lines if line.strip())
         assert " level=info " in head[-1] and " msg=listening " in head[-1]
+
+
+def test_stack_up_refuses_a_key_the_installed_alertmanager_lacks(tmp_path: Path) -> None:
+    hb = tmp_path / "heartbeat_url"
+    hb.write_text("http://127.0.0.1:1/\n")
+    cfg, ports = stack_config(tmp_path, alerting={"notification_channels": {"heartbeat": {"url_file": str(hb)}}})
+    result = alismon_stack(cfg, tmp_path / "run", "up", timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: alerting.notification_channels.heartbeat.url_file: needs Alertmanager 0.26.0 or newer; "
+        "the installed Alertmanager is 0.25.0"
+    ), result.stderr
+    assert not [n for n, p in ports.items() if port_in_use("127.0.0.1", p)]
+
+
+def test_stack_up_reports_a_component_that_exits_with_its_log(tmp_path: Path) -> None:
+    cfg, ports = stack_config(tmp_path)
+    run = tmp_path / "run"
+    (run / "data").mkdir(parents=True)
+    (run / "data/prometheus").write_text("not a directory\n")  # Prometheus cannot open its TSDB here
+    result = alismon_stack(cfg, run, "up", timeout=120)
+    assert result.returncode == 1
+    assert re.search(r"^error: prometheus exited with code [1-9]\d* after \d+\.\d+s; the end of ", result.stderr, re.M)
+    assert "did not become healthy" not in result.stderr
+    assert "data/prometheus" in result.stderr.split("the end of", 1)[1]  # its own log line, naming the path
+    assert not (run / "state.json").exists()
+    assert not [n for n, p in ports.items() if port_in_use("127.0.0.1", p)]

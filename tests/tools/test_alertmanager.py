@@ -100,11 +100,13 @@ def _data(tmp_path: Path, status: str, count: int = 1) -> Path:
     return path
 
 
-def render(tmp_path: Path, name: str, status: str = "firing", count: int = 1, kind: str = "text") -> str:
+def render(
+    tmp_path: Path, name: str, status: str = "firing", count: int = 1, kind: str = "text", glob: Path = TEMPLATES
+) -> str:
     result = amtool(
         "template",
         "render",
-        f"--template.glob={TEMPLATES}",
+        f"--template.glob={glob}",
         f"--template.type={kind}",
         f"--template.data={_data(tmp_path, status, count)}",
         f'--template.text={{{{ template "{name}" . }}}}',
@@ -125,12 +127,20 @@ def test_slack_templates(tmp_path: Path) -> None:
     assert "<https://example.org/docs/runbooks/WatchedProcessDown.md|Runbook>" in text
     assert "<http://grafana.example.org/d/alischain-system|Dashboard>" in text
     assert (
-        "<http://alertmanager.example.org:9093/#/silences/new?filter=%7Binstance%3D%22node1%3A9810%22%2C%20"
+        "<http://localhost:9093/#/silences/new?filter=%7Binstance%3D%22node1%3A9810%22%2C%20"
         "job%3D%22alismon-system%22%2C%20process%3D%22chain-client%22%2C%20severity%3D%22critical%22%2C%20"
         "alertname%3D%22WatchedProcessDown%22%7D|Silence these alerts>"
     ) in text
     assert "`process=chain-client`" in text
-    assert ":white_check_mark: RESOLVED" in render(tmp_path, "alismon.slack.text", "resolved")
+    # Links come from config.yml (alerting.*_url), not from the servers' own external URLs.
+    assert "<http://localhost:9090/graph?g0.expr=system_process_up|Query>" in text
+    assert render(tmp_path, "alismon.slack.title_link") == "http://localhost:9093/#/alerts?receiver=alismon-slack"
+    assert "*Since:* 2026-11-23 09:59:00 UTC" in text
+    resolved = render(tmp_path, "alismon.slack.text", "resolved")
+    assert "*:white_check_mark: RESOLVED: A watched process is not running.*" in resolved
+    lasted = "*Lasted:* 5m0s of firing, until 2026-11-23 10:05:00 UTC (condition since 2026-11-23 09:59:00 UTC)"
+    assert lasted in resolved
+    assert "No process matching" not in resolved
 
 
 def test_email_templates_carry_the_same_content(tmp_path: Path) -> None:
@@ -147,4 +157,38 @@ def test_email_templates_carry_the_same_content(tmp_path: Path) -> None:
     assert "Value: 0" in text and "<td>Value</td><td>0</td>" in html
     assert html.lstrip().startswith("<!DOCTYPE html>")
     resolved = render(tmp_path, "alismon.email.text", "resolved")
-    assert "RESOLVED: A watched process is not running." in resolved and "resolved: 2026-11-23 10:05:00 UTC" in resolved
+    assert "RESOLVED: A watched process is not running." in resolved
+    # What resolved and how long it lasted; not the firing text (its value is stale by now).
+    assert "Lasted: 5m0s of firing, until 2026-11-23 10:05:00 UTC (condition since 2026-11-23 09:59:00 UTC)" in resolved
+    assert "No process matching" not in resolved and "Value:" not in resolved
+    # Firing: since when the condition holds, `for` (1m) before Prometheus sent it.
+    assert "Since: 2026-11-23 09:59:00 UTC" in text and "<td>Since</td><td>2026-11-23 09:59:00 UTC</td>" in html
+
+
+def test_links_follow_the_config_and_the_ui_the_servers_have(tmp_path: Path) -> None:
+    """Debian's builds: Prometheus only /classic/..., Alertmanager no UI (silence by amtool command)."""
+    from exporters.config import parse_config
+    from exporters.render.provisioning import render_provisioning
+
+    alerting = {
+        "alertmanager_url": "http://am.example.org:19093",
+        "alertmanager_ui": False,
+        "prometheus_url": "http://prom.example.org:19090/",
+        "prometheus_ui": "classic",
+    }
+    files = render_provisioning(parse_config({"alerting": alerting}), REPO)
+    for name in ("slack.tmpl", "email.tmpl"):
+        (tmp_path / name).write_text(files[f"provisioning/alertmanager/templates/{name}"])
+    glob = tmp_path / "*.tmpl"
+    text = render(tmp_path, "alismon.slack.text", glob=glob)
+    assert "<http://prom.example.org:19090/classic/graph?g0.expr=system_process_up|Query>" in text
+    command = (
+        "amtool silence add --alertmanager.url=http://am.example.org:19093 --duration=2h --comment=on-call "
+        "'alertname=WatchedProcessDown' 'instance=node1:9810' 'job=alismon-system' 'process=chain-client' "
+        "'severity=critical'"
+    )
+    assert f"Silence these alerts: `{command}`" in text
+    assert "#/silences" not in text
+    assert render(tmp_path, "alismon.slack.title_link", glob=glob) == "http://prom.example.org:19090/classic/alerts"
+    mail = render(tmp_path, "alismon.email.text", glob=glob)
+    assert f"Silence these alerts: {command}" in mail and "/classic/graph?g0.expr=" in mail

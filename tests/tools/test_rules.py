@@ -61,6 +61,7 @@ def test_render_check_reports_a_stale_file(tmp_path: Path) -> None:
     shutil.copytree(REPO / "rules", tmp_path / "rules")
     shutil.copytree(REPO / "provisioning", tmp_path / "provisioning")
     shutil.copytree(REPO / "dashboards", tmp_path / "dashboards")
+    shutil.copytree(REPO / "docs/runbooks", tmp_path / "docs/runbooks")
     cmd = alismon_argv("render", "--check", "--root", str(REPO), "--out", str(tmp_path), config_file=CONFIG)
     assert subprocess.run(cmd, capture_output=True, text=True, timeout=60).returncode == 0
     with (tmp_path / "rules/alerts.yml").open("a") as f:
