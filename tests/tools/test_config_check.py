@@ -35,6 +35,7 @@ def test_cli_check_reports_missing_secret_files(tmp_path: Path) -> None:
     hook.write_text("http://127.0.0.1:1/slack\n")
     cfg = tmp_path / "config.yml"
     cfg.write_text(
+        "business:\n  allow_unauthenticated: true\n"  # the check applies the exporters' start rules too
         "alerting:\n  notification_channels:\n    slack:\n"
         f"      - {{name: a, api_url_file: {hook}}}\n      - {{name: b, api_url_file: {tmp_path / 'absent'}}}\n"
     )
@@ -119,7 +120,10 @@ def test_check_refuses_what_the_installed_alertmanager_lacks(tmp_path: Path) -> 
     cfg = tmp_path / "config.yml"
     hb = tmp_path / "heartbeat_url"
     hb.write_text("http://127.0.0.1:1/\n")
-    cfg.write_text(f"alerting:\n  notification_channels:\n    heartbeat: {{url_file: {hb}}}\n")
+    cfg.write_text(
+        "business:\n  allow_unauthenticated: true\n"
+        f"alerting:\n  notification_channels:\n    heartbeat: {{url_file: {hb}}}\n"
+    )
     native = _check(cfg, "--target", "native")
     assert native.returncode == 2
     # Debian bookworm's Alertmanager (TOOLING.md); the compose image is newer and has url_file.
