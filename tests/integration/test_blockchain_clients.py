@@ -80,7 +80,7 @@ def send_round(w3: Web3, registry: Contract, claims: int) -> list[tuple[str, Hex
 
 
 def receipts_of(w3: Web3, sent: list[tuple[str, HexBytes]]) -> list[tuple[str, TxReceipt]]:
-    return [(op, w3.eth.wait_for_transaction_receipt(h, timeout=30, poll_latency=0.1)) for op, h in sent]
+    return [(op, w3.eth.wait_for_transaction_receipt(h, timeout=90, poll_latency=0.1)) for op, h in sent]
 
 
 def expected_counts(registry: Contract, mined: list[tuple[str, TxReceipt]]) -> tuple[Counter[Any], Counter[str]]:
