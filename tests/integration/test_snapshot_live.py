@@ -1,8 +1,10 @@
-"""`alismon snapshot` against a real Prometheus fed by real exporters: healthy, during a chain break, and down.
+"""Dashboards and `alismon snapshot` against a real Prometheus fed by real exporters: healthy, during a chain
+break, and down (one stack for both, since a start costs more than the checks).
 
-Every panel query answers with no NaN, no Inf and no ratio outside 0..1 in either state; the pages carry
-axes, units and table labels; every page loads in headless Chromium without a console error and its
-screenshot is not blank; a stopped Prometheus makes the command fail, naming the URL.
+Healthy, every panel query of every dashboard returns series. In both states every panel query answers with
+no NaN, no Inf and no ratio outside 0..1; the pages carry axes, units and table labels; every page loads in
+headless Chromium without a console error and its screenshot is not blank; a stopped Prometheus makes the
+command fail, naming the URL.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 from exporters.stack.procs import ManagedProcess, alismon_argv
@@ -20,7 +23,8 @@ from tests.conftest import Anvil, tool
 from tests.dashboards_util import REPO, load, substitute
 from tests.helpers import prom_query, wait_for
 from tests.integration.blockchain_support import DEV_ACCOUNT, deploy_registry, network, registry_config, web3
-from tests.integration.test_dashboards_live import LIVE, feed_business, feed_chain
+from tests.integration.live_feed import LIVE, every_query_answers, feed_business, feed_chain
+from tests.integration.rpc_servers import rpc_server
 from tests.stack_util import start_stack
 
 RATIO_UNITS = ("percentunit",)
@@ -95,18 +99,22 @@ def assert_pages_readable(out: Path) -> None:
         assert png.stat().st_size > 20_000, png  # written, and drawn (the command checks it is not blank)
 
 
-def test_snapshot_healthy_during_a_chain_break_and_with_prometheus_down(
+def test_every_panel_answers_and_snapshots_hold_healthy_during_a_chain_break_and_with_prometheus_down(
     tmp_path: Path, procs: list[ManagedProcess], start_anvil: Callable[..., Anvil]
 ) -> None:
     tool("chromium")
+    stack_exit = ExitStack()
     watched = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "alismon-dash-probe"])
     anvil = start_anvil()
     try:
         w3 = web3(anvil.url)
         registry = deploy_registry(w3)
+        # A second endpoint through a proxy that reports peers and a sync in progress (anvil has neither).
+        syncing = stack_exit.enter_context(rpc_server("syncing", anvil.url))
         chain = network(
             "dev",
             {"name": "a", "url": anvil.url},
+            {"name": "b", "url": syncing.url},
             accounts=[{"alias": "dev0", "address": DEV_ACCOUNT}],
             contracts=[registry_config(registry)],
         )
@@ -119,16 +127,22 @@ def test_snapshot_healthy_during_a_chain_break_and_with_prometheus_down(
             # Short rule windows, so that the traffic stopping by the break empties them within the test.
             alerting={"rate_window": "20s"},
         )
-        assert stack.business is not None
-        feed_business(stack.business)
-        feed_chain(registry, w3)
+        business = stack.business
+        assert business is not None
+
+        def feed() -> None:
+            feed_business(business)
+            feed_chain(registry, w3)
+
+        # Rates need increases inside their window: feed, wait for a scrape, feed again.
+        feed()
         wait_for(lambda: prom_query(stack.prometheus, "business_claims_total"), 30, "the first business scrape")
         wait_for(lambda: prom_query(stack.prometheus, "blockchain_gas_used_count"), 30, "the first chain scrape")
-        feed_business(stack.business)
-        feed_chain(registry, w3)
+        feed()
         for rule in ("blockchain:transactions_failed:ratio", "business:verifications_failed:ratio",
                      "blockchain:rpc_errors:ratio", "system:cpu_usage:ratio"):  # fmt: skip
             wait_for(lambda r=rule: prom_query(stack.prometheus, r), 60, f"{rule} recorded")
+        every_query_answers(stack.prometheus, feed)
 
         assert_no_lies(stack.prometheus)
         healthy = snapshot(stack.config_file, stack.prometheus, tmp_path / "healthy", "--png")
@@ -165,5 +179,6 @@ def test_snapshot_healthy_during_a_chain_break_and_with_prometheus_down(
         assert f"Prometheus at {stack.prometheus} is unreachable" in down.stderr
         assert not (tmp_path / "down").exists()
     finally:
+        stack_exit.close()
         watched.kill()
         watched.wait()
