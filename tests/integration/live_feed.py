@@ -9,18 +9,9 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import Wei
 
-from tests.dashboards_util import REPO, load, panel_queries
+from tests.dashboards_util import JOBS, REPO, load, panel_queries
 from tests.helpers import prom_query, wait_for
 from tests.integration.blockchain_support import SENDER
-
-# Dashboards whose exporters run here, and the value $job takes in each.
-LIVE = {
-    "system.json": "alismon-system",
-    "overview.json": "alismon-system",
-    "exporters.json": ".*",
-    "business.json": "alismon-business",
-    "blockchain.json": "alismon-blockchain",
-}
 
 
 def feed_business(url: str) -> None:
@@ -55,9 +46,9 @@ def feed_chain(registry: Contract, w3: Web3) -> None:
 def every_query_answers(prometheus: str, feed: Callable[[], None]) -> None:
     """Every panel query returns series. Quantiles keep `>= 0`, so a window without observations is empty:
     on a slow machine the traffic is fed again while waiting, so rates always have increases in their window."""
-    queries = [(name, title, expr) for name, job in LIVE.items() for title, expr in panel_queries(load(name), job)]
+    queries = [(name, title, expr) for name, job in JOBS.items() for title, expr in panel_queries(load(name), job)]
     assert len(queries) > 80
-    assert {p.name for p in (REPO / "dashboards").glob("*.json")} == set(LIVE)
+    assert {p.name for p in (REPO / "dashboards").glob("*.json")} == set(JOBS)
 
     def empty() -> list[str]:
         return [f"{name} / {title}: {expr}" for name, title, expr in queries if not prom_query(prometheus, expr)]

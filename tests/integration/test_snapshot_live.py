@@ -20,10 +20,10 @@ from pathlib import Path
 
 from exporters.stack.procs import ManagedProcess, alismon_argv
 from tests.conftest import Anvil, tool
-from tests.dashboards_util import REPO, load, substitute
+from tests.dashboards_util import JOBS, REPO, load, panel_queries
 from tests.helpers import prom_query, wait_for
 from tests.integration.blockchain_support import DEV_ACCOUNT, deploy_registry, network, registry_config, web3
-from tests.integration.live_feed import LIVE, every_query_answers, feed_business, feed_chain
+from tests.integration.live_feed import every_query_answers, feed_business, feed_chain
 from tests.integration.rpc_servers import rpc_server
 from tests.stack_util import start_stack
 
@@ -32,14 +32,12 @@ RATIO_UNITS = ("percentunit",)
 
 def panel_values(prometheus: str) -> list[tuple[str, str, str, float]]:
     """(dashboard, panel, unit, value) for every sample every panel query returns now."""
-    out = []
-    for name, job in LIVE.items():
-        variables = {"job": job, "instance": ".*", "chain": ".*", "endpoint": ".*", "__rate_interval": "1m"}
+    out: list[tuple[str, str, str, float]] = []
+    for name, job in JOBS.items():
         for panel in load(name)["panels"]:
             unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "")
-            for target in panel.get("targets", []):
-                for sample in prom_query(prometheus, substitute(target["expr"], variables)):
-                    out.append((name, panel["title"], unit, float(sample["value"][1])))
+            for title, expr in panel_queries({"panels": [panel]}, job):
+                out.extend((name, title, unit, float(s["value"][1])) for s in prom_query(prometheus, expr))
     return out
 
 
