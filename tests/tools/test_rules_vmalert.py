@@ -284,3 +284,12 @@ def test_every_promtool_alert_fires_through_vmalert_with_the_same_labels(vm_repl
     assert len(checks) >= 90 and len({c.alertname for c in checks}) >= 30
     problems = mismatches(vm_replay)
     assert not problems, f"{len(problems)} of {len(checks)} checks differ:\n" + "\n".join(problems)
+
+
+def test_series_notation_expands_as_promtool_does() -> None:
+    assert expand("0+60x2 stale") == [0.0, 60.0, 120.0, STALE]
+    assert expand("1x2 _x2 190-1x1") == [1.0, 1.0, 1.0, None, None, 190.0, 189.0]
+    assert expand("1e18x1 _ 5 -2") == [1e18, 1e18, None, 5.0, -2.0]
+    with pytest.raises(ValueError, match="cannot read 'x3'"):
+        expand("x3")
+    assert minutes("1h30m") == 90 and minutes("120s") == 2
