@@ -230,9 +230,9 @@ def vm_replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
     try:
         proc.wait_http(f"{vm}/health")
         now = int(datetime.now(UTC).timestamp())
-        cases = load_cases(base=(now - 60 * DAY) // DAY * DAY)
+        cases = load_cases(base=(now - 180 * DAY) // DAY * DAY)  # room for ~250 cases within the retention
         end = cases[-1].start + CHUNK_STEPS * STEP
-        assert end < now - DAY, "the cases must lie well in the past"
+        assert end < now - DAY, f"{len(cases)} test cases do not fit 180 days: move the base back"
         body = "\n".join(line for case in cases for line in import_lines(case)) + "\n"
         requests.post(f"{vm}/api/v1/import", data=body.encode(), timeout=60).raise_for_status()
         flush(vm)
