@@ -18,7 +18,15 @@
    WAL over its samples gives WAL bytes per sample on moving values. It also evaluates rules/recording.yml,
    which counts the series the recording rules add per target.
 
-Everything binds 127.0.0.1 on free ports and stops in `finally`. Runs in about 4 minutes on 2 cores;
+4. Stores (`--store prometheus|victoriametrics|both`, default both): the shard remote-writes every sample to
+   each chosen store at once (a Prometheus receiver, a VictoriaMetrics 1.79 single node), so both stores get
+   the same samples under the same machine conditions. Per store: RSS per active series (slope over the
+   sizes), CPU per 100k samples/s ingested (slope), and bytes per stored sample on real moving values: the
+   third Prometheus also remote-writes to a VictoriaMetrics of its own, whose data size after a flush and a
+   forced merge is set against the samples it stored; the Prometheus figure is the block of step 3. The
+   shard's own figures then include one remote-write queue per store.
+
+Everything binds 127.0.0.1 on free ports and stops in `finally`. Runs in 4.5 to 8 minutes on 2 cores;
 results in benchmarks/results/capacity.json (one run; the docs quote several).
 """
 
@@ -63,6 +71,20 @@ SYNTHETIC_AGENTS = 50
 TEXT_ACCEPT = {"Accept": "text/plain;version=0.0.4"}  # the fleet serves the text format
 
 
+STORES = ("prometheus", "victoriametrics")
+
+
+@dataclass
+class StorePoint:
+    """One store receiving the shard's remote write, over the same window as the shard."""
+
+    store: str
+    series: int  # active series it holds (counted by a query)
+    samples_per_s: float  # samples it ingested per second
+    rss_bytes: int
+    cpu_cores: float  # its CPU seconds per second over the window
+
+
 @dataclass
 class FleetPoint:
     targets: int
@@ -80,6 +102,7 @@ class FleetPoint:
     scrape_ok_ratio: float
     cpu_cores: float  # the shard's CPU seconds per second over the window (scrape, append, WAL, remote write)
     seconds: float
+    stores: dict[str, StorePoint]
 
 
 # ------------------------------------------------------------------ small helpers
@@ -226,7 +249,42 @@ def business_series_per_agent(url: str) -> float:
 # ------------------------------------------------------------------ 2. the fleet at one size
 
 
-def measure_fleet(run: Path, system_payload: bytes, targets: int) -> FleetPoint:
+def start_victoriametrics(stack: ExitStack, run: Path, name: str) -> tuple[str, Path]:
+    """A fresh VictoriaMetrics single node; its Prometheus remote-write endpoint is <url>/api/v1/write."""
+    port = free_port()
+    data = run / f"{name}-data"
+    proc = ManagedProcess(
+        name,
+        [
+            find_tool("victoria-metrics"),
+            f"-storageDataPath={data}",
+            f"-httpListenAddr=127.0.0.1:{port}",
+            "-retentionPeriod=1",  # months
+            "-loggerLevel=ERROR",
+        ],
+        run / f"{name}.log",
+    ).start()
+    stack.callback(proc.stop)
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_http(f"{url}/health", timeout=30)
+    return url, data
+
+
+def count_series(url: str) -> int:
+    r = requests.get(f"{url}/api/v1/query", params={"query": 'count({__name__=~".+"})'}, timeout=120)
+    r.raise_for_status()
+    result = r.json()["data"]["result"]
+    return int(float(result[0]["value"][1])) if result else 0
+
+
+def ingested(store: str, m: dict[str, float]) -> float:
+    """Samples a store has taken in so far, from its own /metrics."""
+    if store == "prometheus":
+        return m["prometheus_tsdb_head_samples_appended_total"]
+    return m["vm_rows_inserted_total"]
+
+
+def measure_fleet(run: Path, system_payload: bytes, targets: int, stores: tuple[str, ...]) -> FleetPoint:
     started = time.monotonic()
     per_target = series_count(system_payload) + SERIES_ADDED_PER_TARGET
     expected = targets * per_target
@@ -235,13 +293,17 @@ def measure_fleet(run: Path, system_payload: bytes, targets: int) -> FleetPoint:
     with ExitStack() as stack:
         f = stack.enter_context(fleet([system_payload], targets))
         sd = f.targets_file(sub / "targets.yml", prefix="alis-agent", labels={"region": "eu-west-1", "role": "agent"})
-        receiver, _, _ = start_prometheus(
-            stack, sub, "receiver", {"global": {"scrape_interval": "1m"}}, "--web.enable-remote-write-receiver"
-        )
+        receivers: dict[str, str] = {}
+        if "prometheus" in stores:
+            receivers["prometheus"], _, _ = start_prometheus(
+                stack, sub, "receiver", {"global": {"scrape_interval": "1m"}}, "--web.enable-remote-write-receiver"
+            )
+        if "victoriametrics" in stores:
+            receivers["victoriametrics"], _ = start_victoriametrics(stack, sub, "victoriametrics")
         shard_cfg = {
             "global": {"scrape_interval": f"{SCRAPE_INTERVAL:g}s", "scrape_timeout": f"{SCRAPE_INTERVAL:g}s"},
             "scrape_configs": [{"job_name": "alismon-system", "file_sd_configs": [{"files": [str(sd)]}]}],
-            "remote_write": [{"url": f"{receiver}/api/v1/write"}],
+            "remote_write": [{"url": f"{url}/api/v1/write", "name": store} for store, url in receivers.items()],
         }
         shard, tsdb, _ = start_prometheus(stack, sub, "shard", shard_cfg)
         wait_until(
@@ -250,13 +312,35 @@ def measure_fleet(run: Path, system_payload: bytes, targets: int) -> FleetPoint:
             60 + targets / 50,
         )
         time.sleep(2 * SCRAPE_INTERVAL)  # every target scraped a few times; remote write caught up
+        for store, url in receivers.items():
+
+            def complete(url: str = url) -> bool:
+                return count_series(url) >= expected
+
+            try:
+                wait_until(f"{expected} series in {store}", complete, 30 + targets / 50)
+            except RuntimeError as exc:  # an overloaded machine: measured, flagged, left out of the fits
+                print(f"        {exc}")
+        r0 = {store: metrics_of(url) for store, url in receivers.items()}
         m0, wal0, t0 = metrics_of(shard), dir_bytes(tsdb / "wal"), time.monotonic()
         time.sleep(WINDOW)
         m1, wal1, t1 = metrics_of(shard), dir_bytes(tsdb / "wal"), time.monotonic()
+        r1 = {store: metrics_of(url) for store, url in receivers.items()}
         appended = m1["prometheus_tsdb_head_samples_appended_total"] - m0["prometheus_tsdb_head_samples_appended_total"]
         sent = remote_samples(m1) - remote_samples(m0)
         ups = requests.get(f"{shard}/api/v1/query", params={"query": "avg(up)"}, timeout=10).json()
-        rm = metrics_of(receiver)
+        points = {
+            store: StorePoint(
+                store=store,
+                series=count_series(url),
+                samples_per_s=(ingested(store, r1[store]) - ingested(store, r0[store])) / (t1 - t0),
+                rss_bytes=int(r1[store]["process_resident_memory_bytes"]),
+                cpu_cores=(r1[store]["process_cpu_seconds_total"] - r0[store]["process_cpu_seconds_total"]) / (t1 - t0),
+            )
+            for store, url in receivers.items()
+        }
+        prom = receivers.get("prometheus")
+        rm = metrics_of(prom) if prom else {}
         return FleetPoint(
             targets=targets,
             head_series=int(m1["prometheus_tsdb_head_series"]),
@@ -264,15 +348,17 @@ def measure_fleet(run: Path, system_payload: bytes, targets: int) -> FleetPoint:
             samples_per_s=appended / (t1 - t0),
             rss_bytes=int(m1["process_resident_memory_bytes"]),
             heap_inuse_after_gc=live_heap(shard),
-            receiver_head_series=int(rm["prometheus_tsdb_head_series"]),
-            receiver_rss_bytes=int(rm["process_resident_memory_bytes"]),
-            receiver_heap_inuse_after_gc=live_heap(receiver),
+            receiver_head_series=int(rm.get("prometheus_tsdb_head_series", 0)),
+            receiver_rss_bytes=int(rm.get("process_resident_memory_bytes", 0)),
+            receiver_heap_inuse_after_gc=live_heap(prom) if prom else 0,
+            # Sent to every store: per store, the shard's counters add up the queues.
             remote_bytes_per_sample=(remote_bytes(m1) - remote_bytes(m0)) / sent if sent else float("nan"),
-            remote_samples_per_s=sent / (t1 - t0),
+            remote_samples_per_s=sent / (t1 - t0) / max(1, len(receivers)),
             wal_bytes_per_sample=(wal1 - wal0) / appended,
             scrape_ok_ratio=float(ups["data"]["result"][0]["value"][1]),
             cpu_cores=(m1["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]) / (t1 - t0),
             seconds=time.monotonic() - started,
+            stores=points,
         )
 
 
@@ -326,6 +412,61 @@ def snapshot_block(url: str, tsdb: Path) -> dict[str, float]:
     }
 
 
+def typed_metrics(url: str, name: str) -> dict[str, float]:
+    """One metric of a /metrics page by its `type` label (VictoriaMetrics' storage/small, storage/big, indexdb)."""
+    text = requests.get(f"{url}/metrics", headers=TEXT_ACCEPT, timeout=10).text
+    return {
+        s.labels.get("type", ""): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    }
+
+
+def victoriametrics_bytes(url: str) -> dict[str, float]:
+    """Flush, merge every partition, then VictoriaMetrics' bytes per stored sample and per series."""
+    requests.get(f"{url}/internal/force_flush", timeout=60).raise_for_status()
+    requests.get(f"{url}/internal/force_merge", timeout=60).raise_for_status()
+    time.sleep(1)
+    wait_until("merges", lambda: sum(typed_metrics(url, "vm_active_merges").values()) == 0, 120)
+    size = typed_metrics(url, "vm_data_size_bytes")
+    rows = typed_metrics(url, "vm_rows")
+    samples = rows["storage/small"] + rows["storage/big"]
+    data = size["storage/small"] + size["storage/big"]
+    series = count_series(url)
+    return {
+        "series": series,
+        "samples": samples,
+        "data_bytes": data,
+        "index_bytes": size["indexdb"],
+        "bytes_per_sample": (data + size["indexdb"]) / samples,
+        "data_bytes_per_sample": data / samples,
+        "index_bytes_per_series": size["indexdb"] / series,
+        "samples_per_series": samples / series,
+    }
+
+
+def store_table(stores: dict[str, dict[str, float]]) -> list[str]:
+    """Stores side by side, and each one's ratio to Prometheus."""
+    rows = (
+        ("bytes per stored sample (real data, on disk)", "bytes_per_sample", "{:.2f} B"),
+        ("RSS per active series", "rss_bytes_per_series", "{:,.0f} B"),
+        ("CPU per 100k samples/s ingested", "cpu_cores_per_100k_samples_per_s", "{:.3f} cores"),
+    )
+    names = list(stores)
+    lines = [f"| | {' | '.join(names)} |" + (" ratio |" if len(names) == 2 else ""), "|---" * (len(names) + 1) + "|"]
+    if len(names) == 2:
+        lines[1] += "---|"
+    for label, key, fmt in rows:
+        cells = [fmt.format(stores[n][key]) for n in names]
+        line = f"| {label} | {' | '.join(cells)} |"
+        if len(names) == 2:
+            a, b = (stores[n][key] for n in names)
+            line += f" {b / a:.2f} |" if a else " - |"
+        lines.append(line)
+    return lines
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -336,13 +477,25 @@ def main() -> int:
     )
     parser.add_argument("--traffic-seconds", type=float, default=20.0, help="demo traffic before the capture")
     parser.add_argument("--output", default="capacity", help="results file name under benchmarks/results/")
+    parser.add_argument(
+        "--store",
+        choices=(*STORES, "both"),
+        default="both",
+        help="the store(s) the shard remote-writes to, measured side by side (default: both)",
+    )
     args = parser.parse_args()
+    stores: tuple[str, ...] = STORES if args.store == "both" else (args.store,)
     began = time.monotonic()
 
     with tempfile.TemporaryDirectory(prefix="alismon-capacity-") as tmp, ExitStack() as stack:
         run = Path(tmp)
         urls = start_exporters(stack, run)
-        real, real_tsdb, _ = start_prometheus(stack, run, "real", real_prometheus_config(urls))
+        real_config = real_prometheus_config(urls)
+        real_vm = None
+        if "victoriametrics" in stores:
+            real_vm, _ = start_victoriametrics(stack, run, "real-victoriametrics")
+            real_config["remote_write"] = [{"url": f"{real_vm}/api/v1/write"}]
+        real, real_tsdb, _ = start_prometheus(stack, run, "real", real_config)
         time.sleep(args.traffic_seconds)
         agent_business = business_series_per_agent(urls["business"])
         payloads = {role: payload(urls[role]) for role in EXPORTER_NAMES}
@@ -353,7 +506,7 @@ def main() -> int:
 
         points: list[FleetPoint] = []
         for n in args.sizes:
-            point = measure_fleet(run, payloads["system"], n)
+            point = measure_fleet(run, payloads["system"], n, stores)
             points.append(point)
             print(
                 f"{n:>5} targets: head {point.head_series} (expected {point.expected_series}), "
@@ -362,6 +515,11 @@ def main() -> int:
                 f"remote write {point.remote_bytes_per_sample:.2f} B/sample, CPU {point.cpu_cores:.2f} cores, "
                 f"WAL {point.wal_bytes_per_sample:.2f} B/sample, up {point.scrape_ok_ratio:.3f}, {point.seconds:.0f}s"
             )
+            for sp in point.stores.values():
+                print(
+                    f"        {sp.store}: {sp.series} series, {sp.samples_per_s:.0f} samples/s, "
+                    f"RSS {sp.rss_bytes / 2**20:.0f} MiB, CPU {sp.cpu_cores:.3f} cores"
+                )
         recorded = recorded_series(real)
         appended = metrics_of(real)["prometheus_tsdb_head_samples_appended_total"]
         real_wal_bytes_per_sample = dir_bytes(real_tsdb / "wal") / appended
@@ -372,12 +530,35 @@ def main() -> int:
             f"{block['bytes_per_sample']:.2f} B/sample "
             f"({block['chunk_bytes_per_sample']:.2f} in chunks), index {block['index_bytes_per_series']:.0f} B/series"
         )
+        vm_block = None
+        if real_vm is not None:
+            time.sleep(2 * SCRAPE_INTERVAL)  # the real Prometheus's remote write caught up with its head
+            vm_block = victoriametrics_bytes(real_vm)
+            print(
+                f"real data in VictoriaMetrics: {vm_block['samples_per_series']:.0f} samples/series, "
+                f"{vm_block['bytes_per_sample']:.2f} B/sample ({vm_block['data_bytes_per_sample']:.2f} in data), "
+                f"index {vm_block['index_bytes_per_series']:.0f} B/series"
+            )
 
     xs = [float(p.head_series) for p in points]
     fits = {
         name: slope(xs, [float(getattr(p, name)) for p in points])
         for name in ("rss_bytes", "heap_inuse_after_gc", "receiver_rss_bytes", "receiver_heap_inuse_after_gc")
     }
+    store_summary: dict[str, dict[str, float]] = {}
+    for store in stores:
+        # Only sizes where the store held every series: a store still catching up would bend the fit.
+        sps = [p.stores[store] for p in points if p.stores[store].series >= p.expected_series]
+        if len(sps) < 2:
+            raise RuntimeError(f"{store}: fewer than two sizes where it held every series; the machine is overloaded")
+        store_summary[store] = {
+            "rss_bytes_per_series": slope([float(sp.series) for sp in sps], [float(sp.rss_bytes) for sp in sps])[0],
+            "cpu_cores_per_100k_samples_per_s": slope(
+                [sp.samples_per_s for sp in sps], [sp.cpu_cores * 100_000 for sp in sps]
+            )[0],
+            "bytes_per_sample": (block if store == "prometheus" else vm_block or {})["bytes_per_sample"],
+            "sizes_fitted": float(len(sps)),
+        }
     summary = {
         "rss_bytes_per_series": fits["rss_bytes"][0],
         "rss_base_bytes": fits["rss_bytes"][1],
@@ -407,6 +588,8 @@ def main() -> int:
         "fleet_wide_recorded": recorded["job"],
     }
     print("per role:", json.dumps(per_role))
+    print("\nstores side by side (same fleet, same samples, one run):")
+    print("\n".join(store_table(store_summary)))
     print("summary:", json.dumps(summary, indent=2))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{args.output}.json"
@@ -420,8 +603,11 @@ def main() -> int:
                 "agent_events": list(AGENT_EVENTS),
                 "fleet": [asdict(p) for p in points],
                 "real_block": block,
+                "real_victoriametrics": vm_block,
                 "summary": summary,
+                "stores": store_summary,
                 "prometheus": prometheus_version(),
+                "victoriametrics": victoriametrics_version() if "victoriametrics" in stores else None,
                 "seconds": time.monotonic() - began,
             },
             indent=2,
@@ -434,6 +620,12 @@ def main() -> int:
 def prometheus_version() -> str:
     out = subprocess.run([find_tool("prometheus"), "--version"], capture_output=True, text=True, timeout=10)
     return (out.stdout or out.stderr).splitlines()[0]
+
+
+def victoriametrics_version() -> str:
+    # Debian's 1.79.5 prints nothing for -version; the package manager knows.
+    out = subprocess.run(["dpkg-query", "-W", "victoria-metrics"], capture_output=True, text=True, timeout=10)
+    return out.stdout.strip() or "victoria-metrics (version unknown)"
 
 
 if __name__ == "__main__":
