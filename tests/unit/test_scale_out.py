@@ -79,8 +79,9 @@ def test_single_prometheus_renders_no_scale_out_files() -> None:
 def test_every_shard_keeps_its_own_hashmod_share_and_writes_to_the_store(tmp_path: Path) -> None:
     files = render({"prometheus": {"scale_out": SCALE}}, tmp_path)
     names = sorted(p.rsplit("/", 1)[-1] for p in files if "/scale-out/" in p and "/targets/" not in p)
-    assert names == sorted(["central.yml"] + [f"{kind}-{s}-{r}.yml" for kind in ("agent", "shard") for s in range(3)
-                                       for r in range(2)])  # fmt: skip
+    assert names == sorted(["central.yml"] + [f"{kind}-{s}-{r}.yml" for kind in ("agent", "shard", "vmagent")
+                                       for s in range(3) for r in range(2)]
+                           + [f"vmagent-{s}-{r}.flags" for s in range(3) for r in range(2)])  # fmt: skip
     for s in range(3):
         for r in range(2):
             cfg = yaml.safe_load(files[f"provisioning/prometheus/scale-out/shard-{s}-{r}.yml"])
@@ -99,3 +100,86 @@ def test_every_shard_keeps_its_own_hashmod_share_and_writes_to_the_store(tmp_pat
     assert [j["job_name"] for j in central["scrape_configs"]] == ["prometheus-shards", "alertmanager"]
     shard_targets = yaml.safe_load(files["provisioning/prometheus/scale-out/targets/shards.yml"])
     assert shard_targets == [{"targets": SCALE["shard_targets"]}]
+
+
+# ---------------------------------------------------------------- VictoriaMetrics as the store
+
+
+def _flags(text: str) -> list[str]:
+    from exporters.render.victoriametrics import read_flags
+
+    return read_flags(text)
+
+
+def test_victoriametrics_store_vmalert_and_vmagent_files_follow_the_config() -> None:
+    vm = {"url": "http://vm:8428", "retention": "90d", "vmagent_targets": [f"vmagent-{s}-{r}:8429" for s in range(3)
+                                                                          for r in range(2)]}  # fmt: skip
+    files = render({"prometheus": {"scale_out": {**SCALE, "victoriametrics": vm}}})
+    store = _flags(files["provisioning/victoriametrics/victoria-metrics.flags"])
+    assert "-retentionPeriod=90d" in store
+    assert "-dedup.minScrapeInterval=15s" in store  # the scrape interval: one sample per interval and series
+    # Both replicas of a shard pair become one series: the replica label is dropped on ingestion.
+    assert "-relabelConfig=provisioning/victoriametrics/relabel.yml" in store
+    assert yaml.safe_load(files["provisioning/victoriametrics/relabel.yml"]) == [
+        {"action": "labeldrop", "regex": "replica"}
+    ]
+    scrape = yaml.safe_load(files["provisioning/victoriametrics/scrape.yml"])
+    assert [j["job_name"] for j in scrape["scrape_configs"]] == ["prometheus-shards", "alertmanager"]
+    shards = yaml.safe_load(files["provisioning/victoriametrics/targets/shards.yml"])
+    assert shards == [{"targets": vm["vmagent_targets"]}]  # the shards writing into the store are the vmagents
+    vmalert = _flags(files["provisioning/victoriametrics/vmalert.flags"])
+    assert vmalert[:2] == ["-rule=rules/recording.yml", "-rule=rules/alerts.yml"]
+    for flag in ("-datasource.url", "-remoteWrite.url", "-remoteRead.url"):
+        assert f"{flag}=http://vm:8428" in vmalert
+    assert "-notifier.url=http://alertmanager:9093" in vmalert
+    assert "-external.label=monitor=alischain" in vmalert and "-disableAlertgroupLabel" in vmalert
+    for s in range(3):
+        for r in range(2):
+            prom = yaml.safe_load(files[f"provisioning/prometheus/scale-out/shard-{s}-{r}.yml"])
+            agent = yaml.safe_load(files[f"provisioning/prometheus/scale-out/vmagent-{s}-{r}.yml"])
+            assert agent["global"]["external_labels"] == prom["global"]["external_labels"]
+            # The same hashmod rules over the same target files as the Prometheus shard.
+            for vm_job, prom_job in zip(agent["scrape_configs"], prom["scrape_configs"], strict=True):
+                assert vm_job["relabel_configs"] == prom_job["relabel_configs"]
+                assert vm_job["file_sd_configs"][0]["files"] == prom_job["file_sd_configs"][0]["files"]
+                assert "label_limit" not in vm_job  # VictoriaMetrics' strict parser refuses it
+            flags = _flags(files[f"provisioning/prometheus/scale-out/vmagent-{s}-{r}.flags"])
+            assert f"-promscrape.config=provisioning/prometheus/scale-out/vmagent-{s}-{r}.yml" in flags
+            assert "-remoteWrite.url=http://vm:8428/api/v1/write" in flags
+            # The Prometheus shards still write where remote_write says: the store is not the default one.
+            assert [rw["url"] for rw in prom["remote_write"]] == ["http://mimir:9009/api/v1/push"]
+
+
+def test_victoriametrics_as_the_store_receives_every_prometheus() -> None:
+    scale = {**SCALE, "remote_write": [], "store": "victoriametrics", "victoriametrics": {"url": "http://vm:8428"}}
+    files = render({"prometheus": {"scale_out": scale}})
+    shard = yaml.safe_load(files["provisioning/prometheus/scale-out/agent-2-1.yml"])
+    assert [rw["url"] for rw in shard["remote_write"]] == ["http://vm:8428/api/v1/write"]
+    shards = yaml.safe_load(files["provisioning/victoriametrics/targets/shards.yml"])
+    assert shards == [{"targets": SCALE["shard_targets"]}]  # no vmagents: the store watches the Prometheus shards
+    # A single Prometheus with VictoriaMetrics as its long-term store: samples go there, rule results do not
+    # (vmalert writes its own).
+    single = render({"prometheus": {"scale_out": {"store": "victoriametrics", "victoriametrics": {"url": "http://vm:8428"}}}})
+    assert not [p for p in single if "/scale-out/" in p]
+    assert "provisioning/victoriametrics/vmalert.flags" in single
+    (rw,) = yaml.safe_load(single["provisioning/prometheus/prometheus.yml"])["remote_write"]
+    assert rw["url"] == "http://vm:8428/api/v1/write"
+    assert rw["write_relabel_configs"] == [
+        {"source_labels": ["__name__"], "regex": "ALERTS|ALERTS_FOR_STATE|.*:.*", "action": "drop"}
+    ]
+    # The default single Prometheus has no store and writes nowhere.
+    assert "remote_write" not in yaml.safe_load(render({"prometheus": {"scale_out": {"shards": 1}}})[
+        "provisioning/prometheus/prometheus.yml"])  # fmt: skip
+
+
+def test_bad_victoriametrics_settings_are_config_errors() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"prometheus": {"scale_out": {**SCALE, "victoriametrics": {"vmagent_targets": ["a:8429"]}}}})
+    assert info.value.problems == [
+        "prometheus.scale_out: victoriametrics.vmagent_targets lists 1 addresses for 6 shard replicas"
+    ]
+    with pytest.raises(ConfigError) as info:
+        parse_config({"prometheus": {"scale_out": {"victoriametrics": {"retention": "12h", "url": "vm:8428"}}}})
+    assert len(info.value.problems) == 2
+    assert info.value.problems[0].startswith("prometheus.scale_out.victoriametrics.url:")
+    assert info.value.problems[1].startswith("prometheus.scale_out.victoriametrics.retention:")
