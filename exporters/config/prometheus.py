@@ -112,7 +112,9 @@ class ScaleOut(Strict):
                 raise ValueError(f"shard_targets lists {len(self.shard_targets)} addresses for {want} shard replicas")
         vmagents = self.victoriametrics.vmagent_targets
         if vmagents and len(vmagents) != want:
-            raise ValueError(f"victoriametrics.vmagent_targets lists {len(vmagents)} addresses for {want} shard replicas")
+            raise ValueError(
+                f"victoriametrics.vmagent_targets lists {len(vmagents)} addresses for {want} shard replicas"
+            )
         return self
 
     @property

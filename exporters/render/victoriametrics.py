@@ -41,8 +41,10 @@ def dedup_interval(config: Config) -> float:
 
 
 def _flags_file(title: str, flags: list[str]) -> str:
-    return HEADER + f"# {title}\n# Paths are relative to the tree root: run with it as the working directory.\n" + (
-        "\n".join(flags) + "\n"
+    return (
+        HEADER
+        + f"# {title}\n# Paths are relative to the tree root: run with it as the working directory.\n"
+        + ("\n".join(flags) + "\n")
     )
 
 
@@ -115,7 +117,10 @@ def vmalert_flags(config: Config) -> list[str]:
     flags.append("-disableAlertgroupLabel")
     vm = config.prometheus.scale_out.victoriametrics
     # Alert source links open the expression in VictoriaMetrics' vmui.
-    flags += [f"-external.url={vm.external_url.rstrip('/')}", "-external.alert.source=vmui/#/?g0.expr={{$expr|queryEscape}}"]
+    flags += [
+        f"-external.url={vm.external_url.rstrip('/')}",
+        "-external.alert.source=vmui/#/?g0.expr={{$expr|queryEscape}}",
+    ]
     return flags
 
 
@@ -147,7 +152,9 @@ def victoriametrics_files(config: Config) -> dict[str, str]:
     if not scale.victoriametrics_rendered:
         return {}
     out = {
-        f"{VM_DIR}/victoria-metrics.flags": _flags_file("victoria-metrics (single node): the store", store_flags(config)),
+        f"{VM_DIR}/victoria-metrics.flags": _flags_file(
+            "victoria-metrics (single node): the store", store_flags(config)
+        ),
         f"{VM_DIR}/relabel.yml": HEADER + dump_yaml(store_relabel()),
         f"{VM_DIR}/scrape.yml": HEADER + dump_yaml(store_scrape(config)),
         f"{VM_DIR}/targets/shards.yml": HEADER + dump_yaml([{"targets": shard_targets(config)}]),

@@ -159,7 +159,9 @@ def test_victoriametrics_as_the_store_receives_every_prometheus() -> None:
     assert shards == [{"targets": SCALE["shard_targets"]}]  # no vmagents: the store watches the Prometheus shards
     # A single Prometheus with VictoriaMetrics as its long-term store: samples go there, rule results do not
     # (vmalert writes its own).
-    single = render({"prometheus": {"scale_out": {"store": "victoriametrics", "victoriametrics": {"url": "http://vm:8428"}}}})
+    single = render(
+        {"prometheus": {"scale_out": {"store": "victoriametrics", "victoriametrics": {"url": "http://vm:8428"}}}}
+    )
     assert not [p for p in single if "/scale-out/" in p]
     assert "provisioning/victoriametrics/vmalert.flags" in single
     (rw,) = yaml.safe_load(single["provisioning/prometheus/prometheus.yml"])["remote_write"]
