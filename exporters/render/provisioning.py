@@ -58,16 +58,20 @@ def prometheus_config(config: Config) -> dict[str, Any]:
         "alerting": _alerting(),
         "scrape_configs": [_job(config, key) for key in (*EXPORTER_NAMES, "prometheus", "alertmanager")],
     }
-    if config.prometheus.scale_out.store == "victoriametrics":
-        # VictoriaMetrics as the long-term store of the single Prometheus: what it scrapes goes there,
-        # what its rules produce does not (vmalert evaluates the same rules over the store and writes
-        # their results there itself; two writers of ALERTS would disagree on timestamps).
-        remote_write = _remote_write(config)
-        for entry in remote_write:
-            entry["write_relabel_configs"] = [
-                {"source_labels": ["__name__"], "regex": "ALERTS|ALERTS_FOR_STATE|.*:.*", "action": "drop"}
-            ]
-        out["remote_write"] = remote_write
+    scale = config.prometheus.scale_out
+    if scale.store == "victoriametrics" and not scale.rendered:
+        # VictoriaMetrics as the long-term store of a single Prometheus (scaled out, the shards write
+        # there instead): what it scrapes goes there, what its rules produce does not (vmalert evaluates
+        # the same rules over the store and writes their results there itself).
+        drop_rule_results = {"source_labels": ["__name__"], "regex": "ALERTS|ALERTS_FOR_STATE|.*:.*", "action": "drop"}
+        out["remote_write"] = [
+            {
+                "name": "victoriametrics",
+                "url": scale.victoriametrics_write_url,
+                "queue_config": _remote_write_queue(RemoteWriteQueue()),
+                "write_relabel_configs": [drop_rule_results],
+            }
+        ]
     return out
 
 
