@@ -10,7 +10,7 @@ import yaml
 from exporters.config import parse_config
 from exporters.core.errors import ConfigError
 from exporters.core.exporter_table import EXPORTERS
-from tests.scale_out_util import SCALE, render
+from tests.scale_out_util import REPO, SCALE, render
 
 
 def test_inventory_hosts_become_labelled_target_groups() -> None:
@@ -185,3 +185,33 @@ def test_bad_victoriametrics_settings_are_config_errors() -> None:
     assert len(info.value.problems) == 2
     assert info.value.problems[0].startswith("prometheus.scale_out.victoriametrics.url:")
     assert info.value.problems[1].startswith("prometheus.scale_out.victoriametrics.retention:")
+
+
+def test_native_stack_starts_victoriametrics_and_vmalert_when_the_config_selects_it(tmp_path: Path) -> None:
+    from exporters.render.main import render_all, write
+    from exporters.stack.topology import components, effective_config
+
+    config = parse_config({"prometheus": {"scale_out": {**SCALE, "store": "victoriametrics"}}})
+    effective = parse_config(effective_config(config, tmp_path, demo=False))
+    # One Prometheus natively, writing into the local store that vmalert evaluates.
+    assert (effective.prometheus.scale_out.shards, effective.prometheus.scale_out.remote_write) == (1, [])
+    assert effective.prometheus.scale_out.victoriametrics.url == "http://127.0.0.1:8428"
+    tree = tmp_path / "tree"
+    write(render_all(effective, REPO), tree)
+    (rw,) = yaml.safe_load((tree / "provisioning/prometheus/prometheus.yml").read_text())["remote_write"]
+    assert rw["url"] == "http://127.0.0.1:8428/api/v1/write"
+    plan = [c.name for c in components(effective, tmp_path, tmp_path / "config.yml", demo=False)]
+    assert plan.index("alertmanager") < plan.index("victoriametrics") < plan.index("vmalert") < plan.index("prometheus")
+    by_name = {c.name: c for c in components(effective, tmp_path, tmp_path / "config.yml", demo=False)}
+    store, vmalert = by_name["victoriametrics"].argv, by_name["vmalert"].argv
+    assert (
+        f"-storageDataPath={tmp_path / 'data/victoriametrics'}" in store and "-httpListenAddr=127.0.0.1:8428" in store
+    )
+    assert "-notifier.url=http://127.0.0.1:9093" in vmalert and "-httpListenAddr=127.0.0.1:8880" in vmalert
+    # Paths are absolute, so `stack fix` restarts them from any working directory.
+    paths = [a.split("=", 1)[1] for a in store + vmalert if a.startswith(("-rule=", "-relabelConfig=", "-promscrape."))]
+    assert len(paths) == 4 and all(Path(p).is_absolute() and Path(p).is_file() for p in paths), paths
+    # Without the store selected, neither is started.
+    plain = parse_config(effective_config(parse_config({}), tmp_path, demo=False))
+    names = [c.name for c in components(plain, tmp_path, tmp_path / "config.yml", demo=False)]
+    assert "victoriametrics" not in names and "vmalert" not in names
