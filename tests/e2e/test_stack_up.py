@@ -118,6 +118,19 @@ def test_foreground_stack_scrapes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             return any(a["name"] == "Watchdog" and a["state"] == "firing" for a in alerts)
 
         wait_for(vmalert_watchdog, 60, "the Watchdog in vmalert")
+        # vmalert's alert has the labels of Prometheus's (external labels, no `alertgroup`): whichever ruler
+        # sends it, Alertmanager holds one alert.
+        am = f"http://127.0.0.1:{ports['alertmanager']}"
+
+        def watchdogs() -> list[dict]:
+            query = {"filter": 'alertname="Watchdog"'}
+            alerts: list[dict] = requests.get(f"{am}/api/v2/alerts", params=query, timeout=5).json()
+            return alerts
+
+        wait_for(watchdogs, 60, "the Watchdog in Alertmanager")
+        (prom_watchdog,) = prom_query(prom, 'ALERTS{alertname="Watchdog"}')
+        expected = {k: v for k, v in prom_watchdog["metric"].items() if k not in ("__name__", "alertstate")}
+        assert [a["labels"] for a in watchdogs()] == [{**expected, "monitor": "alischain"}]
         children = psutil.Process(stack.pid).children(recursive=True)
         assert len(children) == len(EXPORTERS) + 4  # and Prometheus, Alertmanager, VictoriaMetrics, vmalert
         assert (tmp_path / "run/logs/prometheus.log").exists()
