@@ -120,11 +120,11 @@ def test_foreground_stack_scrapes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         wait_for(vmalert_watchdog, 60, "the Watchdog in vmalert")
         # vmalert's alert has the labels of Prometheus's (external labels, no `alertgroup`): whichever ruler
         # sends it, Alertmanager holds one alert.
-        am = f"http://127.0.0.1:{ports['alertmanager']}"
+        am_url = f"http://127.0.0.1:{ports['alertmanager']}"
 
         def watchdogs() -> list[dict]:
             query = {"filter": 'alertname="Watchdog"'}
-            alerts: list[dict] = requests.get(f"{am}/api/v2/alerts", params=query, timeout=5).json()
+            alerts: list[dict] = requests.get(f"{am_url}/api/v2/alerts", params=query, timeout=5).json()
             return alerts
 
         wait_for(watchdogs, 60, "the Watchdog in Alertmanager")
