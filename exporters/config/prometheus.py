@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -61,6 +62,30 @@ class RemoteWrite(Strict):
     queue_config: RemoteWriteQueue = RemoteWriteQueue()
 
 
+class VictoriaMetrics(Strict):
+    """VictoriaMetrics single-node as the store, vmalert as its ruler, vmagent as an optional shard scraper.
+
+    Rendered into provisioning/victoriametrics/ (flags files read with the tree root as working
+    directory) whenever the scale-out is rendered or `store` is victoriametrics.
+    """
+
+    # Where shards, vmagent and vmalert reach the store (the compose service by default).
+    url: str = Field(default="http://victoriametrics:8428", pattern=r"^https?://[^/]+$")
+    # -retentionPeriod: whole days (VictoriaMetrics keeps at least one).
+    retention: Duration = Field(default=15 * 86400.0, ge=86400.0)
+    # -dedup.minScrapeInterval: one sample per series and interval is kept, so the two replicas of an
+    # HA shard pair store one copy. Unset: the scrape interval. 0 turns deduplication off.
+    dedup_interval: Duration | None = None
+    # What a person opens for VictoriaMetrics (its vmui): the source link of the alerts vmalert sends.
+    external_url: str = Field(default="http://localhost:8428", pattern=r"^https?://")
+    # -search.latencyOffset: how long a fresh sample stays invisible to queries (VictoriaMetrics waits
+    # for late samples of the same interval). Every alert vmalert evaluates fires this much later.
+    query_latency_offset: Duration = 30.0
+    # host:port of the vmagent shards (shard i, replica r in order) when vmagent scrapes instead of
+    # Prometheus shards; the store scrapes these (or else `shard_targets`) as job prometheus-shards.
+    vmagent_targets: list[str] = []
+
+
 class ScaleOut(Strict):
     """Hashmod-sharded Prometheus servers remote-writing to a store; rendered when shards > 1."""
 
@@ -71,16 +96,39 @@ class ScaleOut(Strict):
     shard_targets: list[str] = []
     # The central Prometheus that evaluates the rules over everything (remote-write receiver).
     central_retention: Duration = 15 * 86400.0
+    # Where the fleet-wide view lives: the central Prometheus, or VictoriaMetrics evaluated by vmalert.
+    # With victoriametrics every Prometheus (shards, or the single one) also remote-writes into it,
+    # and `alismon stack up` starts it and vmalert from the local binaries.
+    store: Literal["prometheus", "victoriametrics"] = "prometheus"
+    victoriametrics: VictoriaMetrics = VictoriaMetrics()
 
     @model_validator(mode="after")
     def _complete(self) -> ScaleOut:
-        if self.shards > 1 or self.replicas > 1:
-            if not self.remote_write:
+        want = self.shards * self.replicas
+        if want > 1:
+            if not self.remote_write and self.store != "victoriametrics":
                 raise ValueError("remote_write needs at least one store when shards or replicas > 1")
-            want = self.shards * self.replicas
             if self.shard_targets and len(self.shard_targets) != want:
                 raise ValueError(f"shard_targets lists {len(self.shard_targets)} addresses for {want} shard replicas")
+        vmagents = self.victoriametrics.vmagent_targets
+        if vmagents and len(vmagents) != want:
+            raise ValueError(
+                f"victoriametrics.vmagent_targets lists {len(vmagents)} addresses for {want} shard replicas"
+            )
         return self
+
+    @property
+    def rendered(self) -> bool:
+        """Shard, central and store configs are rendered: more than one shard replica."""
+        return self.shards * self.replicas > 1
+
+    @property
+    def victoriametrics_rendered(self) -> bool:
+        return self.rendered or self.store == "victoriametrics"
+
+    @property
+    def victoriametrics_write_url(self) -> str:
+        return f"{self.victoriametrics.url}/api/v1/write"
 
 
 class PrometheusConfig(Strict):

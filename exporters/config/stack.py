@@ -11,6 +11,9 @@ from exporters.core.types import ListenAddress
 class StackConfig(Strict):
     run_dir: Path = Path(".run")
     alertmanager_listen_address: ListenAddress = "127.0.0.1:9093"
+    # Started when prometheus.scale_out.store is victoriametrics: the store and its ruler.
+    victoriametrics_listen_address: ListenAddress = "127.0.0.1:8428"
+    vmalert_listen_address: ListenAddress = "127.0.0.1:8880"
     # The local anvil chain of `alismon stack up --demo`.
     demo_chain_listen_address: ListenAddress = "127.0.0.1:8545"
     # The demo inbox: Slack and email of `--demo` land here, on loopback, instead of the configured channels.

@@ -10,6 +10,7 @@ from exporters.render.dashboards import render_dashboards
 from exporters.render.provisioning import render_provisioning
 from exporters.render.rules import render_rules
 from exporters.render.runbooks import render_runbooks
+from exporters.render.victoriametrics import victoriametrics_files
 
 # The templates as installed with the package, laid out as in the repository (rules/templates, ...):
 # `alismon render` works from any directory. In a checkout these are links to the repository's templates.
@@ -23,6 +24,7 @@ def render_all(config: Config, root: Path = PACKAGE_TEMPLATES) -> dict[str, str]
         **render_provisioning(config, root),
         **render_dashboards(config, root),
         **render_runbooks(config, root),
+        **victoriametrics_files(config),
     }
 
 

@@ -14,6 +14,7 @@ import yaml
 
 from exporters.config import Config
 from exporters.config.alerting import AlertingConfig
+from exporters.config.prometheus import RemoteWriteQueue
 from exporters.core.exporter_table import EXPORTER_NAMES
 from exporters.core.types import format_duration, parse_duration
 from exporters.render.inhibition import cause_rules
@@ -51,12 +52,27 @@ def _alerting(targets_dir: str = "targets") -> dict[str, Any]:
 
 
 def prometheus_config(config: Config) -> dict[str, Any]:
-    return {
+    out = {
         "global": _global(config),
         "rule_files": ["../../rules/recording.yml", "../../rules/alerts.yml"],
         "alerting": _alerting(),
         "scrape_configs": [_job(config, key) for key in (*EXPORTER_NAMES, "prometheus", "alertmanager")],
     }
+    scale = config.prometheus.scale_out
+    if scale.store == "victoriametrics" and not scale.rendered:
+        # VictoriaMetrics as the long-term store of a single Prometheus (scaled out, the shards write
+        # there instead): what it scrapes goes there, what its rules produce does not (vmalert evaluates
+        # the same rules over the store and writes their results there itself).
+        drop_rule_results = {"source_labels": ["__name__"], "regex": "ALERTS|ALERTS_FOR_STATE|.*:.*", "action": "drop"}
+        out["remote_write"] = [
+            {
+                "name": "victoriametrics",
+                "url": scale.victoriametrics_write_url,
+                "queue_config": _remote_write_queue(RemoteWriteQueue()),
+                "write_relabel_configs": [drop_rule_results],
+            }
+        ]
+    return out
 
 
 def target_files(config: Config) -> dict[str, str]:
@@ -79,7 +95,7 @@ def target_files(config: Config) -> dict[str, str]:
 # ---------------------------------------------------------------- scale-out
 
 
-def _hashmod(shards: int, shard: int) -> list[dict[str, Any]]:
+def hashmod_relabel(shards: int, shard: int) -> list[dict[str, Any]]:
     """Keep this shard's share of a job's targets. The path is hashed too: one address may serve many targets."""
     return [
         {
@@ -95,16 +111,25 @@ def _hashmod(shards: int, shard: int) -> list[dict[str, Any]]:
 def _remote_write(config: Config) -> list[dict[str, Any]]:
     out = []
     for rw in config.prometheus.scale_out.remote_write:
-        queue = rw.queue_config.model_dump()
-        for key in ("batch_send_deadline", "min_backoff", "max_backoff"):
-            queue[key] = format_duration(queue[key])
+        queue = _remote_write_queue(rw.queue_config)
         entry: dict[str, Any] = {"name": rw.name, "url": rw.url, "queue_config": queue}
         if rw.headers:
             entry["headers"] = dict(rw.headers)
         if rw.bearer_token_file:
             entry["authorization"] = {"credentials_file": str(rw.bearer_token_file)}
         out.append(entry)
+    scale = config.prometheus.scale_out
+    if scale.store == "victoriametrics" and scale.victoriametrics_write_url not in [rw["url"] for rw in out]:
+        queue = _remote_write_queue(RemoteWriteQueue())
+        out.append({"name": "victoriametrics", "url": scale.victoriametrics_write_url, "queue_config": queue})
     return out
+
+
+def _remote_write_queue(queue_config: RemoteWriteQueue) -> dict[str, Any]:
+    queue = queue_config.model_dump()
+    for key in ("batch_send_deadline", "min_backoff", "max_backoff"):
+        queue[key] = format_duration(queue[key])
+    return queue
 
 
 def shard_config(config: Config, shard: int, replica: int, agent: bool) -> dict[str, Any]:
@@ -116,7 +141,7 @@ def shard_config(config: Config, shard: int, replica: int, agent: bool) -> dict[
     scrape_configs = []
     for key in EXPORTER_NAMES:
         job = _job(config, key, "../targets")
-        job["relabel_configs"] = _hashmod(config.prometheus.scale_out.shards, shard)
+        job["relabel_configs"] = hashmod_relabel(config.prometheus.scale_out.shards, shard)
         scrape_configs.append(job)
     glob = _global(config, shard=str(shard), replica=str(replica))
     if agent:

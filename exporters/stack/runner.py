@@ -49,6 +49,9 @@ def _listen_addresses(config: Config, demo: bool) -> dict[str, str]:
     out = {row.service: exporter_listen_address(config, row) for row in exporters_to_start(config)}
     out["alertmanager"] = config.stack.alertmanager_listen_address
     out["prometheus"] = config.prometheus.listen_address
+    if config.prometheus.scale_out.store == "victoriametrics":
+        out["victoriametrics"] = config.stack.victoriametrics_listen_address
+        out["vmalert"] = config.stack.vmalert_listen_address
     if demo:
         out["anvil"] = config.stack.demo_chain_listen_address
         out["inbox"] = config.stack.demo_inbox_listen_address

@@ -20,6 +20,7 @@ from exporters.core.types import format_duration, split_listen_address
 from exporters.demo.contract import ARTEFACT, OPERATOR, REGISTRY_ADDRESS, TREASURY
 from exporters.stack.procs import alismon_argv
 from exporters.stack.versions import debian_build
+from exporters.stack.victoriametrics import store_argv, vmalert_argv
 
 AGENT_NAME = "node-agent-1"
 
@@ -144,6 +145,11 @@ def effective_config(config: Config, run: Path, demo: bool, builds: dict[str, st
         raw["alerting"]["prometheus_ui"] = "classic"
     if debian_build(builds.get("alertmanager", "")):
         raw["alerting"]["alertmanager_ui"] = False
+    if config.prometheus.scale_out.store == "victoriametrics":
+        # One Prometheus here, writing into the local VictoriaMetrics that vmalert evaluates.
+        vm = f"http://{_addr(config.stack.victoriametrics_listen_address)}"
+        raw["prometheus"]["scale_out"].update({"shards": 1, "replicas": 1, "remote_write": [], "shard_targets": []})
+        raw["prometheus"]["scale_out"]["victoriametrics"].update({"url": vm, "external_url": vm, "vmagent_targets": []})
     raw["stack"]["run_dir"] = str(run)
     parse_config(raw)  # what we write must validate, or the exporters would refuse it
     return raw
@@ -202,6 +208,13 @@ def components(config: Config, run: Path, config_file: Path, demo: bool) -> list
             f"http://{am}/-/ready",
         )
     )
+    if config.prometheus.scale_out.store == "victoriametrics":
+        vm = _addr(config.stack.victoriametrics_listen_address)
+        argv = store_argv(tree, run / "data/victoriametrics", vm)
+        out.append(Component("victoriametrics", argv, f"http://{vm}/", f"http://{vm}/health"))
+        vmalert = _addr(config.stack.vmalert_listen_address)
+        argv = vmalert_argv(tree, vmalert)
+        out.append(Component("vmalert", argv, f"http://{vmalert}/", f"http://{vmalert}/health"))
     prom = _addr(config.prometheus.listen_address)
     out.append(
         Component(

@@ -1,10 +1,19 @@
-"""Two hashmod shards (one server, one agent mode) remote-write a 300-target fleet into a central Prometheus."""
+"""Hashmod shards of a 300-target fleet remote-writing into two stores at once, a central Prometheus and
+VictoriaMetrics, with vmalert evaluating the generated rules over VictoriaMetrics into Alertmanager;
+and a vmagent HA pair per shard deduplicated in VictoriaMetrics.
+
+Everything is rendered from config.yml (`render_all`) and started from the local binaries; the
+VictoriaMetrics processes get the rendered flags files plus their listen address and data path
+(exporters/stack/victoriametrics.py), as `alismon stack up` starts them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 import requests
 import yaml
 
@@ -12,14 +21,20 @@ from benchmarks.fleet import fleet, series_count
 from exporters.config import parse_config
 from exporters.render.main import render_all, write
 from exporters.stack.procs import ManagedProcess, free_port
+from exporters.stack.victoriametrics import store_argv, vmagent_argv, vmalert_argv
 from tests.conftest import REPO, tool
+from tests.e2e.receivers import WebhookReceiver
 from tests.helpers import wait_for
 
 TARGETS = 300
+# The scraped series only: not `up` & co, nor what rules record (`:`) or fire.
+SCRAPED = '{job="alismon-system", __name__!~"up|scrape_.*|ALERTS.*|.*:.*"}'
+# A chain endpoint's state, written straight into VictoriaMetrics: the chain alert comes from vmalert alone.
+CHAIN = 'blockchain_up{job="alismon-blockchain", instance="chain-node-1:9811", chain="alischain-dev", endpoint="rpc-1"}'
 
 
 def query(prom: str, expr: str) -> list[dict]:
-    """prom_query with room for a receiver busy ingesting a fleet on a 2-core machine."""
+    """An instant query with room for a receiver busy ingesting a fleet on a 2-core machine."""
     r = requests.get(f"{prom}/api/v1/query", params={"query": expr}, timeout=30)
     r.raise_for_status()
     return r.json()["data"]["result"]
@@ -30,40 +45,104 @@ def _value(prom: str, expr: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-def test_every_target_reaches_the_receiver_exactly_once_and_a_lost_shard_alerts(
-    tmp_path: Path, procs: list[ManagedProcess], start_system_exporter: Callable[..., str]
+def slack_alerts(slack: WebhookReceiver, alertname: str, status: str) -> list[dict[str, Any]]:
+    """Slack attachments about `alertname` with `status` (firing or resolved)."""
+    return [
+        a
+        for post in slack.posts
+        for a in post.body.get("attachments", [])
+        if f"] {alertname} " in a["title"] and a["title"].startswith(f"[{status.upper()}")
+    ]
+
+
+@pytest.fixture
+def slack() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
+
+
+def _config(scale_out: dict[str, Any], **prometheus: Any) -> dict[str, Any]:
+    config = yaml.safe_load((REPO / "config.yml").read_text())
+    config["prometheus"].update({"evaluation_interval": "1s", "scale_out": scale_out, **prometheus})
+    return config
+
+
+def _render(config: dict[str, Any], tree: Path) -> Path:
+    write(render_all(parse_config(config), REPO), tree)
+    return tree / "provisioning/prometheus"
+
+
+def _start(procs: list[ManagedProcess], tmp_path: Path, name: str, argv: list[str], ready: str, **kw: Any) -> str:
+    proc = ManagedProcess(name, argv, tmp_path / f"{name}.log", **kw).start()
+    procs.append(proc)
+    proc.wait_http(ready, timeout=30)
+    return ready.rsplit("/", 2)[0] if ready.endswith("/-/ready") else ready.rsplit("/", 1)[0]
+
+
+def _shard_split(store: str, per_target: int) -> dict[str, float]:
+    """Every target's series exactly once, each target under one shard only: targets per shard."""
+    assert _value(store, f"count({SCRAPED})") == TARGETS * per_target, store
+    # A target scraped by both shards would add a second copy of its series, labelled with the other shard.
+    assert _value(store, f"count(count by (instance, shard) ({SCRAPED}))") == TARGETS, store
+    return {r["metric"]["shard"]: float(r["value"][1]) for r in query(
+        store, 'count by (shard) (up{job="alismon-system"})')}  # fmt: skip
+
+
+@pytest.mark.timeout(300)
+def test_shards_fill_prometheus_and_victoriametrics_exactly_once_and_vmalert_alerts(
+    tmp_path: Path, procs: list[ManagedProcess], start_system_exporter: Callable[..., str], slack: WebhookReceiver
 ) -> None:
     payload = requests.get(f"{start_system_exporter()}/metrics", timeout=10).content
     per_target = series_count(payload)
-    central_port, shard_ports = free_port(), [free_port(), free_port()]
-    config = yaml.safe_load((REPO / "config.yml").read_text())
-    config["prometheus"].update(
+    central_port, vm_port, am_port, shard_ports = free_port(), free_port(), free_port(), [free_port(), free_port()]
+    vm_url = f"http://127.0.0.1:{vm_port}"
+    config = _config(
         {
-            "scrape_interval": "5s",  # 60 fleet scrapes a second, served by one Python process
-            "evaluation_interval": "1s",
-            "scale_out": {
-                "shards": 2,
-                "remote_write": [{"name": "central", "url": f"http://127.0.0.1:{central_port}/api/v1/write"}],
-                "shard_targets": [f"127.0.0.1:{p}" for p in shard_ports],
-            },
+            "shards": 2,
+            # The central Prometheus is listed; VictoriaMetrics, the store, is added to every shard's remote_write.
+            "remote_write": [{"name": "central", "url": f"http://127.0.0.1:{central_port}/api/v1/write"}],
+            "shard_targets": [f"127.0.0.1:{p}" for p in shard_ports],
+            "store": "victoriametrics",
+            "victoriametrics": {"url": vm_url, "query_latency_offset": "1s"},
+        },
+        scrape_interval="5s",  # 60 fleet scrapes a second, served by one Python process
+        targets={"alertmanager": [f"127.0.0.1:{am_port}"]},
+    )
+    hook = tmp_path / "slack_webhook_url"
+    hook.write_text(slack.url)
+    config["alerting"].update(
+        {
+            "alerts": {"PrometheusShardDown": {"for": "1s"}, "BlockchainEndpointDown": {"for": "1s"}},
+            "notification_channels": {"slack": [{"name": "oncall", "api_url_file": str(hook)}], "email": []},
+            "routing": {"group_wait": "1s", "group_interval": "1s"},
         }
     )
-    config["alerting"]["alerts"] = {"PrometheusShardDown": {"for": "1s"}}
     tree = tmp_path / "tree"
-    write(render_all(parse_config(config), REPO), tree)
-    prom_dir = tree / "provisioning/prometheus"
+    prom_dir = _render(config, tree)
 
     def prometheus(name: str, port: int, config_file: Path, *flags: str) -> str:
         argv = [tool("prometheus"), f"--config.file={config_file}", f"--web.listen-address=127.0.0.1:{port}", *flags]
-        proc = ManagedProcess(name, argv, tmp_path / f"{name}.log").start()
-        procs.append(proc)
-        proc.wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=30)
-        return f"http://127.0.0.1:{port}"
+        return _start(procs, tmp_path, name, argv, f"http://127.0.0.1:{port}/-/ready")
 
     with fleet([payload], TARGETS) as agents:
         agents.targets_file(prom_dir / "targets/system.yml", labels={"role": "agent"})
         for other in ("blockchain", "business"):
             (prom_dir / f"targets/{other}.yml").write_text("[]\n")
+        # Alertmanager hears from vmalert only (vmalert.flags): the central Prometheus keeps its alerts to itself.
+        (prom_dir / "targets/alertmanager.yml").write_text("[]\n")
+        am_argv = [
+            tool("prometheus-alertmanager"),
+            f"--config.file={tree / 'provisioning/alertmanager/alertmanager.yml'}",
+            f"--storage.path={tmp_path / 'am'}",
+            f"--web.listen-address=127.0.0.1:{am_port}",
+            "--cluster.listen-address=",
+        ]
+        _start(procs, tmp_path, "alertmanager", am_argv, f"http://127.0.0.1:{am_port}/-/ready")
+        vm = _start(
+            procs, tmp_path, "victoria-metrics", store_argv(tree, tmp_path / "vm", f"127.0.0.1:{vm_port}"),
+            f"{vm_url}/health", cwd=tree,
+        )  # fmt: skip
         central = prometheus(
             "central", central_port, prom_dir / "scale-out/central.yml",
             f"--storage.tsdb.path={tmp_path / 'central'}", "--web.enable-remote-write-receiver",
@@ -75,39 +154,137 @@ def test_every_target_reaches_the_receiver_exactly_once_and_a_lost_shard_alerts(
             "shard-1", shard_ports[1], prom_dir / "scale-out/agent-1-0.yml",
             "--enable-feature=agent", f"--storage.agent.path={tmp_path / 's1'}",
         )  # fmt: skip
+        shard_1 = procs[-1]
+        # The chain endpoint's series, up, from the start: a new series takes seconds to be searchable.
+        requests.post(f"{vm}/api/v1/import/prometheus", data=f"{CHAIN} 1\n", timeout=10).raise_for_status()
+        vmalert_port = free_port()
+        vmalert = _start(
+            procs, tmp_path, "vmalert", vmalert_argv(tree, f"127.0.0.1:{vmalert_port}"),
+            f"http://127.0.0.1:{vmalert_port}/health", cwd=tree,
+        )  # fmt: skip
 
-        # Every target's series arrive, each target through one shard only.
-        # The scraped series only: not `up` & co, nor what the central's own rules record (`:`) or fire.
-        sel = '{job="alismon-system", __name__!~"up|scrape_.*|ALERTS.*|.*:.*"}'
-        counts: list[float | None] = []
+        # Both stores hold every target's series exactly once.
+        counts: dict[str, list[float | None]] = {"central": [], "victoriametrics": []}
 
         def all_series_arrived() -> bool:
-            counts.append(_value(central, f"count({sel})"))
-            return counts[-1] == TARGETS * per_target
+            for name, store in (("central", central), ("victoriametrics", vm)):
+                counts[name].append(_value(store, f"count({SCRAPED})"))
+            return all(c[-1] == TARGETS * per_target for c in counts.values())
 
         try:
-            wait_for(all_series_arrived, 90, f"{TARGETS} x {per_target} series at the receiver")
+            wait_for(all_series_arrived, 120, f"{TARGETS} x {per_target} series in both stores", interval=1)
         except AssertionError:
-            raise AssertionError(f"series at the receiver, last counts: {counts[-3:]}") from None
-        assert _value(central, 'count(count by (instance) (up{job="alismon-system"}))') == TARGETS
-        assert query(central, 'count by (instance) (up{job="alismon-system"}) > 1') == []
-        # Exactly TARGETS x per_target series (waited for above) and each target under one shard only:
-        # a target scraped by both shards would add a second copy of its series, labelled with the other shard.
-        assert _value(central, f"count(count by (instance, shard) ({sel}))") == TARGETS
-        by_shard = {r["metric"]["shard"]: float(r["value"][1]) for r in query(
-            central, 'count by (shard) (up{job="alismon-system"})')}  # fmt: skip
-        assert set(by_shard) == {"0", "1"} and sum(by_shard.values()) == TARGETS
+            raise AssertionError(f"series in the stores, last counts: {counts}") from None
+        by_shard = _shard_split(central, per_target)
+        assert set(by_shard) == {"0", "1"} and sum(by_shard.values()) == TARGETS, by_shard
         assert min(by_shard.values()) > TARGETS / 4, f"an uneven hashmod split: {by_shard}"
+        assert _value(central, 'count(count by (instance) (up{job="alismon-system"}))') == TARGETS
         assert _value(central, 'count(up{job="alismon-system", role="agent"} == 1)') == TARGETS
+        # The same shards wrote the same split into VictoriaMetrics.
+        assert _shard_split(vm, per_target) == by_shard
         assert min(agents.scrapes) >= 1
         assert query(central, 'ALERTS{alertname="PrometheusShardDown"}') == []
+        assert query(vm, 'ALERTS{alertname="PrometheusShardDown"}') == []
 
-        # A shard that stops shows up as an alert in the central Prometheus.
-        procs[-1].stop()
-        lost = f'instance="127.0.0.1:{shard_ports[1]}"'
+        # A chain alert through vmalert, end to end: an endpoint down in the store fires, then resolves.
+        def chain_state(up: int, status: str) -> Callable[[], list[dict[str, Any]]]:
+            def check() -> list[dict[str, Any]]:
+                requests.post(f"{vm}/api/v1/import/prometheus", data=f"{CHAIN} {up}\n", timeout=10).raise_for_status()
+                return slack_alerts(slack, "BlockchainEndpointDown", status)
+
+            return check
+
+        wait_for(chain_state(0, "firing"), 60, "BlockchainEndpointDown from vmalert in Slack", interval=1)
+        (firing,) = slack_alerts(slack, "BlockchainEndpointDown", "firing")
+        assert firing["title"] == "[FIRING:1] BlockchainEndpointDown (critical)"
+        assert "Endpoint rpc-1 of chain alischain-dev has failed every poll from chain-node-1:9811" in firing["text"]
+        wait_for(chain_state(1, "resolved"), 60, "BlockchainEndpointDown resolved in Slack", interval=1)
+
+        # A shard that stops fires PrometheusShardDown in the central Prometheus and through vmalert.
+        shard_1.stop()
+        lost = f"127.0.0.1:{shard_ports[1]}"
+        firing_alert = f'ALERTS{{alertname="PrometheusShardDown", alertstate="firing", instance="{lost}"}}'
         wait_for(
-            lambda: query(central, f'ALERTS{{alertname="PrometheusShardDown", alertstate="firing", {lost}}}'),
+            lambda: query(central, firing_alert),
             60,
-            "PrometheusShardDown for the stopped shard",
+            "PrometheusShardDown for the stopped shard in the central Prometheus",
         )
         assert len(query(central, 'ALERTS{alertname="PrometheusShardDown"}')) == 1
+        shard_down_in_slack = "PrometheusShardDown from vmalert in Slack"
+        wait_for(lambda: slack_alerts(slack, "PrometheusShardDown", "firing"), 60, shard_down_in_slack)
+        (shard_down,) = slack_alerts(slack, "PrometheusShardDown", "firing")
+        assert f"Shard {lost} has not answered" in shard_down["text"]
+        alerts = requests.get(f"{vmalert}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+        down = [a for a in alerts if a["name"] == "PrometheusShardDown"]
+        assert [(a["state"], a["labels"]["instance"]) for a in down] == [("firing", lost)]
+        assert "alertgroup" not in down[0]["labels"]  # the same labels as Prometheus's alert: one alert in Alertmanager
+        # vmalert wrote the alert's state back into the store (remote write, flushed every few seconds),
+        # where it restores it from after a restart (remote read).
+        state = 'count_over_time(ALERTS_FOR_STATE{alertname="BlockchainEndpointDown"}[5m])'
+        wait_for(lambda: query(vm, state), 30, "vmalert's ALERTS_FOR_STATE in VictoriaMetrics", interval=1)
+
+
+@pytest.mark.timeout(180)
+def test_vmagent_shard_pairs_split_the_fleet_and_the_store_keeps_one_copy(
+    tmp_path: Path, procs: list[ManagedProcess], start_system_exporter: Callable[..., str]
+) -> None:
+    """Two vmagent shards, each an HA pair of replicas scraping the same targets: one copy of every sample."""
+    payload = requests.get(f"{start_system_exporter()}/metrics", timeout=10).content
+    per_target, targets, interval = series_count(payload), 16, 1
+    vm_port, agent_ports = free_port(), [[free_port(), free_port()], [free_port(), free_port()]]
+    vm_url = f"http://127.0.0.1:{vm_port}"
+    config = _config(
+        {
+            "shards": 2,
+            "replicas": 2,
+            "store": "victoriametrics",
+            "victoriametrics": {
+                "url": vm_url,
+                "query_latency_offset": "1s",
+                "vmagent_targets": [f"127.0.0.1:{p}" for pair in agent_ports for p in pair],
+            },
+        },
+        scrape_interval=f"{interval}s",
+    )
+    tree = tmp_path / "tree"
+    prom_dir = _render(config, tree)
+    assert f"-dedup.minScrapeInterval={interval}s" in store_argv(tree, tmp_path, "x")
+    with fleet([payload], targets) as agents:
+        agents.targets_file(prom_dir / "targets/system.yml")
+        for other in ("blockchain", "business", "alertmanager"):
+            (prom_dir / f"targets/{other}.yml").write_text("[]\n")
+        vm = _start(
+            procs, tmp_path, "victoria-metrics", store_argv(tree, tmp_path / "vm", f"127.0.0.1:{vm_port}"),
+            f"{vm_url}/health", cwd=tree,
+        )  # fmt: skip
+        for shard, pair in enumerate(agent_ports):
+            for replica, port in enumerate(pair):
+                name = f"vmagent-{shard}-{replica}"
+                argv = vmagent_argv(tree, shard, replica, tmp_path / name, f"127.0.0.1:{port}")
+                _start(procs, tmp_path, name, argv, f"http://127.0.0.1:{port}/health", cwd=tree)
+
+        sel = '{job="alismon-system", __name__!~"up|scrape_.*"}'
+        wait_for(lambda: _value(vm, f"count({sel})") == targets * per_target, 60, "every series in the store", 1)
+        # Both replicas of both shards deliver (the store scrapes them as the shards it watches) ...
+        wait_for(lambda: _value(vm, 'count(up{job="prometheus-shards"} == 1)') == 4, 30, "4 vmagents up", 1)
+        for pair in agent_ports:
+            for port in pair:
+                metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+                assert any(
+                    line.startswith("vmagent_remotewrite_requests_total") and 'status_code="2XX"' in line
+                    and float(line.rsplit(" ", 1)[1]) > 0 for line in metrics.splitlines()
+                ), f"vmagent on {port} wrote nothing"  # fmt: skip
+        # ... yet each series is stored once, without the replica label, under one shard ...
+        assert _value(vm, f"count({sel})") == targets * per_target
+        assert [r["metric"] for r in query(vm, f"count by (replica) ({sel})")] == [{}]
+        assert _value(vm, f"count(count by (instance, shard) ({sel}))") == targets
+        shards = {r["metric"]["shard"] for r in query(vm, f"count by (shard) ({sel})")}
+        assert shards == {"0", "1"}
+        # ... with one sample per scrape interval: two replicas without deduplication would give twice as many.
+        window = 12
+        wait_for(lambda: min(agents.scrapes) >= 2 * (window // interval), 90, "a window of scrapes by both replicas", 1)
+        per_series = query(vm, f'count_over_time(up{{job="alismon-system"}}[{window}s])')
+        assert len(per_series) == targets
+        counts = sorted(float(r["value"][1]) for r in per_series)
+        assert counts[-1] <= window / interval + 1, f"samples per {window}s window, deduplicated: {counts}"
+        assert counts[0] >= window / interval - 3, f"samples per {window}s window: {counts}"

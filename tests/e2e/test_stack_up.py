@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+import yaml
 
 from exporters.core.exporter_table import EXPORTER_NAMES, EXPORTERS
 from exporters.stack.procs import alismon_argv, free_port, port_in_use
@@ -68,6 +69,15 @@ def start_foreground(cfg: Path, run: Path) -> subprocess.Popen[str]:
 
 def test_foreground_stack_scrapes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     cfg, ports = stack_config(tmp_path)
+    # With VictoriaMetrics selected as the store, the stack also starts it and vmalert (Debian's binaries).
+    raw = yaml.safe_load(cfg.read_text())
+    raw["prometheus"]["scale_out"].update(store="victoriametrics", victoriametrics={"query_latency_offset": "1s"})
+    ports.update(victoriametrics=free_port(), vmalert=free_port())
+    raw["stack"].update(
+        victoriametrics_listen_address=f"127.0.0.1:{ports['victoriametrics']}",
+        vmalert_listen_address=f"127.0.0.1:{ports['vmalert']}",
+    )
+    cfg.write_text(yaml.safe_dump(raw))
     stack = start_foreground(cfg, tmp_path / "run")
     try:
         assert stack.stdout is not None
@@ -80,7 +90,7 @@ def test_foreground_stack_scrapes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             if line.startswith("Press Ctrl-C"):
                 break
         output = "".join(lines)
-        for name in (*EXPORTER_NAMES, "prometheus", "alertmanager"):
+        for name in (*EXPORTER_NAMES, "prometheus", "alertmanager", "victoriametrics", "vmalert"):
             assert f"http://127.0.0.1:{ports[name]}/" in output, name
         assert "anvil" not in output and "traffic" not in output  # only with --demo
         assert "Grafana is not packaged for Debian" in output
@@ -98,8 +108,31 @@ def test_foreground_stack_scrapes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         wait_for(lambda: prom_query(prom, 'ALERTS{alertname="Watchdog", alertstate="firing"}'), 30, "the Watchdog")
         am = prom_query(prom, "prometheus_notifications_alertmanagers_discovered")
         assert am and am[0]["value"][1] == "1"
+        # Prometheus writes what it scrapes into VictoriaMetrics (rule results it keeps: vmalert records
+        # its own there), and vmalert evaluates the same rules over it.
+        vm, vmalert = (f"http://127.0.0.1:{ports[n]}" for n in ("victoriametrics", "vmalert"))
+        wait_for(lambda: prom_query(vm, 'up{job="alismon-system"} == 1'), 60, "Prometheus's samples in VictoriaMetrics")
+
+        def vmalert_watchdog() -> bool:
+            alerts = requests.get(f"{vmalert}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+            return any(a["name"] == "Watchdog" and a["state"] == "firing" for a in alerts)
+
+        wait_for(vmalert_watchdog, 60, "the Watchdog in vmalert")
+        # vmalert's alert has the labels of Prometheus's (external labels, no `alertgroup`): whichever ruler
+        # sends it, Alertmanager holds one alert.
+        am_url = f"http://127.0.0.1:{ports['alertmanager']}"
+
+        def watchdogs() -> list[dict]:
+            query = {"filter": 'alertname="Watchdog"'}
+            alerts: list[dict] = requests.get(f"{am_url}/api/v2/alerts", params=query, timeout=5).json()
+            return alerts
+
+        wait_for(watchdogs, 60, "the Watchdog in Alertmanager")
+        (prom_watchdog,) = prom_query(prom, 'ALERTS{alertname="Watchdog"}')
+        expected = {k: v for k, v in prom_watchdog["metric"].items() if k not in ("__name__", "alertstate")}
+        assert [a["labels"] for a in watchdogs()] == [{**expected, "monitor": "alischain"}]
         children = psutil.Process(stack.pid).children(recursive=True)
-        assert len(children) == len(EXPORTERS) + 2  # and Prometheus and Alertmanager
+        assert len(children) == len(EXPORTERS) + 4  # and Prometheus, Alertmanager, VictoriaMetrics, vmalert
         assert (tmp_path / "run/logs/prometheus.log").exists()
         assert (tmp_path / "run/tree/rules/alerts.yml").exists()
     finally:

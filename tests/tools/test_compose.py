@@ -32,7 +32,7 @@ def test_docker_compose_binary_is_installed() -> None:
         pytest.fail("docker-compose is not installed: apt-get install docker-compose", pytrace=False)
 
 
-@pytest.mark.parametrize("profile", [None, "demo", "scale"])
+@pytest.mark.parametrize("profile", [None, "demo", "scale", "victoriametrics"])
 def test_docker_compose_config_validates(profile: str | None) -> None:
     args = ["--profile", profile] if profile else []
     result = run_compose(*args, "config", "-q")
@@ -42,7 +42,7 @@ def test_docker_compose_config_validates(profile: str | None) -> None:
 
 def test_every_profile_is_validated() -> None:
     # A new profile must be added to the parametrized validation above.
-    assert profiles() == {"demo", "scale"}
+    assert profiles() == {"demo", "scale", "victoriametrics"}
 
 
 def test_docker_compose_config_validates_with_defaults_only() -> None:

@@ -385,6 +385,57 @@ def test_prometheus_targets_are_compose_services() -> None:
                     assert int(port) == EXPORTERS[host]
 
 
+# The VictoriaMetrics profile: service -> (rendered flags file, flags the deployment adds).
+VM_SERVICES = {
+    "victoriametrics": ("provisioning/victoriametrics/victoria-metrics.flags", ["-storageDataPath", "-httpListenAddr"]),
+    "vmalert": ("provisioning/victoriametrics/vmalert.flags", ["-httpListenAddr"]),
+    "vmagent-0-0": (
+        "provisioning/prometheus/scale-out/vmagent-0-0.flags",
+        ["-remoteWrite.tmpDataPath", "-httpListenAddr"],
+    ),
+    "vmagent-1-0": (
+        "provisioning/prometheus/scale-out/vmagent-1-0.flags",
+        ["-remoteWrite.tmpDataPath", "-httpListenAddr"],
+    ),
+}
+
+
+def test_victoriametrics_services_run_the_rendered_flags_from_the_tree_root() -> None:
+    from exporters.render.victoriametrics import read_flags
+
+    for name, (flags_file, deployment) in VM_SERVICES.items():
+        svc = services()[name]
+        assert svc["profiles"] == ["victoriametrics"]
+        assert svc["image"].endswith(":v1.79.5"), f"{name}: the version Debian packages (tests run that one)"
+        command = [interpolate(arg) for arg in svc["command"]]
+        rendered = read_flags((REPO / flags_file).read_text())
+        assert command[: len(rendered)] == rendered, f"{name}: its command differs from {flags_file}"
+        assert [arg.split("=", 1)[0] for arg in command[len(rendered) :]] == deployment, name
+        # Relative paths in the flags resolve against the working directory, through the mounts.
+        assert svc["working_dir"] == "/etc/alismon"
+        for arg in rendered:
+            value = arg.split("=", 1)[-1]
+            if value.startswith(("provisioning/", "rules/")):
+                assert host_path(name, f"/etc/alismon/{value}").is_file(), f"{name}: {arg}"
+        port = command[-1].rsplit(":", 1)[1]
+        assert f"http://127.0.0.1:{port}/health" in svc["healthcheck"]["test"]
+        data = next(
+            (a.split("=", 1)[1] for a in command if a.startswith(("-storageDataPath=", "-remoteWrite.tmp"))), None
+        )
+        if data is not None:
+            assert any(t == data and not s.startswith(".") for s, t, _ in mounts(name)), f"{name}: {data} not a volume"
+    # What the store and vmagent scrape are compose services; vmagent writes into the store's service.
+    for target_file in (
+        "provisioning/victoriametrics/targets/shards.yml",
+        "provisioning/prometheus/targets/alertmanager.yml",
+    ):
+        for group in yaml.safe_load((REPO / target_file).read_text()):
+            for target in group["targets"]:
+                assert target.rpartition(":")[0] in services(), f"{target_file}: {target}"
+    assert flag("vmagent-0-0", "-remoteWrite.url") == "http://victoriametrics:8428/api/v1/write"
+    assert flag("vmalert", "-notifier.url") == "http://alertmanager:9093"
+
+
 def test_grafana_datasource_points_at_the_prometheus_service() -> None:
     ds = yaml.safe_load((REPO / "provisioning/grafana/datasources/prometheus.yml").read_text())
     urls = {d["url"] for d in ds["datasources"]}
