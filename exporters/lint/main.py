@@ -11,6 +11,7 @@ from exporters.core.tools import ToolMissing, find_tool
 from exporters.lint.dashboards import dropped_keys, lint_dashboard_files, sdk_round_trip
 from exporters.lint.provisioning import missing_secret_files
 from exporters.lint.rules import check_alerts, check_coverage
+from exporters.lint.victoriametrics import dry_runs, run_dry_run
 from exporters.render.main import render_all, stale
 
 
@@ -52,6 +53,22 @@ def _secret_files(root: Path, skip: bool) -> bool:
     return _report(title, [problem for path in configs for problem in missing_secret_files(path)])
 
 
+def _victoriametrics(config: Config, root: Path) -> list[bool]:
+    try:
+        runs = dry_runs(config, root)
+    except (ToolMissing, FileNotFoundError) as exc:
+        return [_report("VictoriaMetrics, vmalert and vmagent dry runs", [str(exc)])]
+    results = []
+    for run in runs:
+        result = run_dry_run(run, root)
+        ok = result.returncode == 0
+        print(f"{'ok  ' if ok else 'FAIL'} {run.title}")
+        if not ok:
+            print((result.stdout + result.stderr).rstrip()[-4000:], file=sys.stderr)
+        results.append(ok)
+    return results
+
+
 def run_lint(config: Config, root: Path, skip_secret_files: bool = False) -> int:
     try:
         promtool, amtool = find_tool("promtool"), find_tool("amtool")
@@ -91,5 +108,6 @@ def run_lint(config: Config, root: Path, skip_secret_files: bool = False) -> int
         _run(f"promtool test rules ({len(tests)} files)", [promtool, "test", "rules", *tests])
         if tests
         else _report("promtool test rules", ["no test files in tests/rules"]),
+        *_victoriametrics(config, root),
     ]
     return 0 if all(results) else 1
