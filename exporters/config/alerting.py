@@ -320,6 +320,7 @@ class Alerts(Strict):
     MemoryPressure: MemoryPressureAlert = MemoryPressureAlert()
     FileDescriptorsExhaustion: FileDescriptorsExhaustionAlert = FileDescriptorsExhaustionAlert()
     WatchedProcessDown: WatchedProcessDownAlert = WatchedProcessDownAlert()
+    WatchedProcessOutage: OutageWindowAlert = OutageWindowAlert()
     HighFailureRate: HighFailureRateAlert = HighFailureRateAlert()
     BusinessEventsRejected: BusinessEventsRejectedAlert = BusinessEventsRejectedAlert()
     BusinessStoreErrors: BusinessStoreErrorsAlert = BusinessStoreErrorsAlert()

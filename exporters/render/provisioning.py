@@ -14,6 +14,7 @@ import yaml
 
 from exporters.config import Config
 from exporters.config.alerting import AlertingConfig
+from exporters.config.blockchain import BlockchainConfig
 from exporters.core.exporter_table import EXPORTER_NAMES
 from exporters.core.types import format_duration, parse_duration
 from exporters.render.inhibition import cause_rules
@@ -156,7 +157,8 @@ def _receiver_name(kind: str) -> str:
     return f"alismon-{kind}"
 
 
-def alertmanager_config(alerting: AlertingConfig) -> dict[str, Any]:
+def alertmanager_config(alerting: AlertingConfig, blockchain: BlockchainConfig | None = None) -> dict[str, Any]:
+    """`blockchain` gives the chain endpoints a watched process runs (their alerts are muted under it)."""
     channels, routing = alerting.notification_channels, alerting.routing
     slack = {
         "name": _receiver_name("slack"),
@@ -242,7 +244,7 @@ def alertmanager_config(alerting: AlertingConfig) -> dict[str, Any]:
                 "target_matchers": ['severity="info"'],
                 "equal": list(routing.inhibit_equal),
             },
-            *cause_rules(alerting),
+            *cause_rules(alerting, blockchain),
         ],
         "receivers": [{"name": "null"}, slack, email, heartbeat],
     }
@@ -319,7 +321,7 @@ def render_provisioning(config: Config, root: Path) -> dict[str, str]:
     }
     out = {
         f"{PROMETHEUS_DIR}/prometheus.yml": HEADER + dump_yaml(prometheus_config(config)),
-        f"{ALERTMANAGER_DIR}/alertmanager.yml": HEADER + dump_yaml(alertmanager_config(config.alerting)),
+        f"{ALERTMANAGER_DIR}/alertmanager.yml": HEADER + dump_yaml(alertmanager_config(config.alerting, config.blockchain)),
         **target_files(config),
         **scale_out_files(config),
         **grafana_files(),
