@@ -413,7 +413,8 @@ class NotificationChannels(Strict):
 
 
 class Routing(Strict):
-    group_by: list[str] = ["alertname", "chain", "instance"]
+    # `process`: each watched process down is its own notification (two demo breaks, two pages).
+    group_by: list[str] = ["alertname", "chain", "instance", "process"]
     group_wait: Duration = 30.0
     group_interval: Duration = 300.0
     repeat_interval_critical: Duration = 4 * 3600.0

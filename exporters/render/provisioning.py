@@ -321,7 +321,8 @@ def render_provisioning(config: Config, root: Path) -> dict[str, str]:
     }
     out = {
         f"{PROMETHEUS_DIR}/prometheus.yml": HEADER + dump_yaml(prometheus_config(config)),
-        f"{ALERTMANAGER_DIR}/alertmanager.yml": HEADER + dump_yaml(alertmanager_config(config.alerting, config.blockchain)),
+        f"{ALERTMANAGER_DIR}/alertmanager.yml": HEADER
+        + dump_yaml(alertmanager_config(config.alerting, config.blockchain)),
         **target_files(config),
         **scale_out_files(config),
         **grafana_files(),

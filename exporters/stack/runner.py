@@ -252,7 +252,10 @@ def status(run_dir: Path) -> int:
 
 
 BREAKS = {
-    "chain": "stops the demo chain (anvil): BlockchainChainDown and WatchedProcessDown (chain-client) fire",
+    "chain": (
+        "stops the demo chain (anvil, the chain-client process): WatchedProcessDown (chain-client) pages; "
+        "BlockchainChainDown fires too, held back under it"
+    ),
     "business": "makes 60% of verifications fail: HighFailureRate fires",
     "host": "kills the node agent the system exporter watches: WatchedProcessDown fires",
 }

@@ -28,7 +28,11 @@ CHAINS = {
     "system": {"processes": [{"name": n, "match": {"comm": n}} for n in ("chain-client", "node-a")]},
     "blockchain": {
         "networks": [
-            {"name": "c6", "chain_id": 1, "endpoints": [{"name": "a", "url": "http://h1:8545", "process": "chain-client"}]},
+            {
+                "name": "c6",
+                "chain_id": 1,
+                "endpoints": [{"name": "a", "url": "http://h1:8545", "process": "chain-client"}],
+            },
             {
                 "name": "c7",
                 "chain_id": 1,
