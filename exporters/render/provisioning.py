@@ -201,6 +201,8 @@ def alertmanager_config(alerting: AlertingConfig, blockchain: BlockchainConfig |
     heartbeat: dict[str, Any] = {"name": _receiver_name("heartbeat")}
     if channels.heartbeat.url_file:
         heartbeat["webhook_configs"] = [{"send_resolved": False, "url_file": channels.heartbeat.url_file}]
+    elif channels.heartbeat.url:
+        heartbeat["webhook_configs"] = [{"send_resolved": False, "url": channels.heartbeat.url}]
     heartbeat_interval = format_duration(channels.heartbeat.interval)
     critical_repeat = format_duration(routing.repeat_interval_critical)
     return {
