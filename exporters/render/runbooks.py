@@ -72,7 +72,14 @@ def render_runbooks(config: Config, root: Path) -> dict[str, str]:
         """The alert's expression as rendered into rules/alerts.yml (a disabled alert: its expression with it on)."""
         return exprs.get((name, severity)) or exprs[(name, None)]
 
-    context = {**template_context(config), "header": lambda name: header(config, name), "expr": expr}
+    context = {
+        **template_context(config),
+        "header": lambda name: header(config, name),
+        "expr": expr,
+        "alerting": config.alerting,
+        "system": config.system,
+        "pct": lambda ratio: f"{ratio * 100:g}%",  # 0.9 -> 90%
+    }
     out = {}
     for path in sorted((root / TEMPLATE_DIR).glob("*.md.j2")):
         alert = path.name.removesuffix(".md.j2")

@@ -186,6 +186,7 @@ def _restart(procs: list[ManagedProcess], name: str, ready: str) -> None:
 @pytest.fixture(scope="module")
 def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageStack]:
     tmp = tmp_path_factory.mktemp("outages")
+    began = time.monotonic()
     procs: list[ManagedProcess] = []
     web, smtp = free_port(), free_port()
     inbox = InboxServer(f"127.0.0.1:{web}", f"127.0.0.1:{smtp}")
@@ -262,6 +263,7 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
         host_exporter.wait_http(f"http://127.0.0.1:{host_port}/-/ready")
         assert stack.business is not None and stack.blockchain is not None
         traffic = Verifications(stack.business)
+        stack_up = time.monotonic()
         business_url, blockchain_url = stack.business, stack.blockchain
 
         def restart_anvil() -> None:
@@ -340,13 +342,14 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
             30,
             "every exporter, the chain, the probe and the verifications to be scraped",
         )
+        print(f"\nstack up {stack_up - began:.0f} s, everything scraped {time.monotonic() - began:.0f} s")
         time.sleep(3)  # a quiet start: nothing is sent while everything is healthy
         quiet = [m.title for m in inbox.inbox.messages()]
         assert quiet == [], f"notices before any outage: {quiet}"
         started = time.monotonic()
         out.wave("chain", "host", "business failure ratio", "watched process")
         out.wave("exporter")
-        print(f"\nall outages done in {time.monotonic() - started:.0f} s (business at {business_url})")
+        print(f"all outages done in {time.monotonic() - started:.0f} s (business at {business_url})")
         for o in outages:
             page, resolved = o.timings.get("page", -1), o.timings.get("resolved", -1)
             print(f"{o.name}: page after {page:.1f} s, resolved {resolved:.1f} s after recovery")
