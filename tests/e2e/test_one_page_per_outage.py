@@ -176,6 +176,10 @@ class Verifications:
         self._thread.join(timeout=10)
 
 
+def _stop(procs: list[ManagedProcess], name: str) -> None:
+    next(p for p in reversed(procs) if p.name == name).stop()
+
+
 def _restart(procs: list[ManagedProcess], name: str, ready: str) -> None:
     old = next(p for p in reversed(procs) if p.name == name)
     restarted = ManagedProcess(old.name, old.argv, old.log_path).start()
@@ -293,7 +297,7 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
                 f'host="{HOST}"',
                 f"host={HOST}",
                 "exporters",
-                lambda: next(p for p in reversed(procs) if p.name == "host-system").stop(),
+                lambda: _stop(procs, "host-system"),
                 lambda: _restart(procs, "host-system", f"http://127.0.0.1:{host_port}/-/ready"),
                 frozenset({"ExporterDown"}),
                 "ExporterOutage",
@@ -326,7 +330,7 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
                 'job="alismon-blockchain"',
                 "job=alismon-blockchain",
                 "exporters",
-                lambda: next(p for p in reversed(procs) if p.name == "blockchain").stop(),
+                lambda: _stop(procs, "blockchain"),
                 lambda: _restart(procs, "blockchain", f"{blockchain_url}/-/ready"),
                 window="ExporterOutage",
             ),

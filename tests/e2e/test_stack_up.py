@@ -285,13 +285,13 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
         assert "Something is wrong" in index and "BlockchainEndpointDown" in index and "WatchedProcessDown" in index
         # ...and their notifications in the inbox: one per break, in Slack and (critical ones) by email. The
         # chain's own alerts are held back under the chain-client process that runs its endpoint.
-        pages = {"chain": ("WatchedProcessDown", "chain-client"), "host": ("WatchedProcessDown", AGENT_NAME)}
-        pages["business"] = ("HighFailureRate", "")  # one HighFailureRate alert
+        paged = {"chain": ("WatchedProcessDown", "chain-client"), "host": ("WatchedProcessDown", AGENT_NAME)}
+        paged["business"] = ("HighFailureRate", "")  # one HighFailureRate alert
         critical = {"chain", "host"}
         messages: list[dict] = []
 
         def about(what: str, status: str, channel: str) -> list[dict]:
-            alert, mark = pages[what]
+            alert, mark = paged[what]
             return [
                 m for m in messages
                 if m["channel"] == channel and m["title"].startswith(f"[{status}") and f"] {alert} " in m["title"]
@@ -300,13 +300,13 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
 
         def arrived(status: str) -> bool:
             messages[:] = requests.get(f"{inbox}api/messages", timeout=5).json()["messages"]
-            return all(about(w, status, "slack") for w in pages) and all(about(w, status, "email") for w in critical)
+            return all(about(w, status, "slack") for w in paged) and all(about(w, status, "email") for w in critical)
 
         def titles() -> list[tuple[str, str]]:
             return [(m["channel"], m["title"]) for m in messages]
 
         wait_for(lambda: arrived("FIRING"), 120, "the notifications of the breaks in the inbox")
-        first = {w: min(m["received_at"] for m in about(w, "FIRING", "slack")) - broken_at for w in pages}
+        first = {w: min(m["received_at"] for m in about(w, "FIRING", "slack")) - broken_at for w in paged}
         print("\nbreak -> page in the inbox: " + ", ".join(f"{w} {t:.0f} s" for w, t in first.items()))
         fixed_at = time.time()
         # Each break undone in place; every page gets its resolved notice.
@@ -314,16 +314,16 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
             fixed = alismon_stack(cfg, run, "fix", what)
             assert fixed.returncode == 0 and f"fixed {what}" in fixed.stdout, fixed.stdout + fixed.stderr
         wait_for(lambda: arrived("RESOLVED"), 240, "the resolved notices in the inbox")
-        resolved = {w: min(m["received_at"] for m in about(w, "RESOLVED", "slack")) - fixed_at for w in pages}
+        resolved = {w: min(m["received_at"] for m in about(w, "RESOLVED", "slack")) - fixed_at for w in paged}
         print("fix -> resolved notice: " + ", ".join(f"{w} {t:.0f} s" for w, t in resolved.items()))
         print(f"inbox: {titles()}")
         # Exactly one page and one resolved notice per break and receiver; nothing about the chain itself.
-        for what in pages:
+        for what in paged:
             for channel in ("slack", "email") if what in critical else ("slack",):
                 assert [len(about(what, s, channel)) for s in ("FIRING", "RESOLVED")] == [1, 1], (what, titles())
         breaks_alerts = r"\] (WatchedProcessDown|HighFailureRate|Blockchain|Exporter)"
         about_breaks = [t for _, t in titles() if re.search(breaks_alerts, t)]
-        assert len(about_breaks) == 2 * len(pages) + 2 * len(critical), titles()
+        assert len(about_breaks) == 2 * len(paged) + 2 * len(critical), titles()
         status = alismon_stack(cfg, run, "status")
         assert status.returncode == 0, status.stdout
         pids = [s["pid"] for s in json.loads((run / "state.json").read_text())["components"]]
