@@ -286,7 +286,7 @@ def test_demo_stack_feeds_every_panel_and_each_break_fires_its_alert(tmp_path: P
         # ...and their notifications in the inbox: one per break, in Slack and (critical ones) by email. The
         # chain's own alerts are held back under the chain-client process that runs its endpoint.
         paged = {"chain": ("WatchedProcessDown", "chain-client"), "host": ("WatchedProcessDown", AGENT_NAME)}
-        paged["business"] = ("HighFailureRate", "")  # one HighFailureRate alert
+        paged["business"] = ("HighFailureRate", "type=kyc")  # the one verifier the break breaks
         critical = {"chain", "host"}
         messages: list[dict] = []
 
