@@ -42,7 +42,7 @@ def process_rules(alerting: AlertingConfig, blockchain: BlockchainConfig) -> lis
     """A chain client's process down mutes the chain endpoints it runs: one page, the process'."""
     alerts = alerting.alerts
     sources = [n for n in ("WatchedProcessDown", "WatchedProcessOutage") if getattr(alerts, n).enabled]
-    if not alerts.WatchedProcessDown.enabled or not sources:
+    if not alerts.WatchedProcessDown.enabled:
         return []  # the process would never page: the chain's own alerts must
     out = []
     for network in blockchain.networks:
