@@ -114,3 +114,40 @@ def test_an_inline_heartbeat_url_for_alertmanager_0_25() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config({"alerting": {"notification_channels": {"heartbeat": {"url": "http://h/", "url_file": "/s"}}}})
     assert info.value.problems == ["alerting.notification_channels.heartbeat: set url or url_file, not both"]
+
+
+def test_a_process_mutes_the_endpoints_it_runs_and_the_chain_only_when_it_runs_them_all() -> None:
+    raw = {
+        "system": {"processes": [{"name": n, "match": {"comm": n}} for n in ("geth", "erigon")]},
+        "blockchain": {
+            "networks": [
+                {"name": "eth", "chain_id": 1, "endpoints": [{"name": "a", "url": "http://h:1", "process": "geth"}]},
+                {
+                    "name": "pol",
+                    "chain_id": 137,
+                    "endpoints": [
+                        {"name": "a", "url": "http://h:2", "process": "erigon"},
+                        {"name": "b", "url": "http://h:3", "process": "erigon"},
+                        {"name": "c", "url": "http://h:4"},
+                    ],
+                },
+            ]
+        },
+    }
+    config = parse_config(raw)
+    rules = [r for r in alertmanager_config(config.alerting, config.blockchain)["inhibit_rules"] if "equal" not in r]
+    sources = 'alertname=~"WatchedProcessDown|WatchedProcessOutage"'
+    assert rules == [
+        {
+            "source_matchers": [sources, 'process="geth"'],
+            "target_matchers": ['chain="eth"', 'alertname!="BlockchainChainIdMismatch"'],
+        },
+        {
+            "source_matchers": [sources, 'process="erigon"'],
+            "target_matchers": ['chain="pol"', 'endpoint=~"a|b"', 'alertname!="BlockchainChainIdMismatch"'],
+        },
+    ]
+    # Without WatchedProcessDown nothing would page for the process: the chain pages for itself.
+    raw["alerting"] = {"alerts": {"WatchedProcessDown": {"enabled": False}}}
+    config = parse_config(raw)
+    assert all("equal" in r for r in alertmanager_config(config.alerting, config.blockchain)["inhibit_rules"])
