@@ -53,13 +53,15 @@ def start_stack(
     networks: list[dict[str, Any]] | None = None,
     alertmanagers: int = 1,
     cluster: dict[str, str] | None = None,
+    sections: dict[str, Any] | None = None,
 ) -> Stack:
     """system exporter, Alertmanager and Prometheus (generated rules, 1 s intervals) on loopback.
 
     `alerting` is merged into config.yml's alerting section; nothing generated is edited by hand.
     With `alertmanagers` > 1 the peers form an HA cluster (each gets a loopback cluster port and
     every other peer as `--cluster.peer`; `cluster` adds `--cluster.<key>=<value>` flags such as
-    short gossip timings) and all of them are Prometheus' Alertmanager targets.
+    short gossip timings) and all of them are Prometheus' Alertmanager targets. `sections` replaces
+    whole top-level sections (e.g. `inventory`).
     """
     sys_port, prom_port, biz_port, bc_port = free_port(), free_port(), free_port(), free_port()
     am_ports = [free_port() for _ in range(alertmanagers)]
@@ -90,6 +92,7 @@ def start_stack(
             **(alerting or {}),
         }
     )
+    config.update(sections or {})
     cfg = tmp_path / "config.yml"
     cfg.write_text(yaml.safe_dump(config))
     out = tmp_path / "tree"

@@ -320,6 +320,7 @@ class Alerts(Strict):
     MemoryPressure: MemoryPressureAlert = MemoryPressureAlert()
     FileDescriptorsExhaustion: FileDescriptorsExhaustionAlert = FileDescriptorsExhaustionAlert()
     WatchedProcessDown: WatchedProcessDownAlert = WatchedProcessDownAlert()
+    WatchedProcessOutage: OutageWindowAlert = OutageWindowAlert()
     HighFailureRate: HighFailureRateAlert = HighFailureRateAlert()
     BusinessEventsRejected: BusinessEventsRejectedAlert = BusinessEventsRejectedAlert()
     BusinessStoreErrors: BusinessStoreErrorsAlert = BusinessStoreErrorsAlert()
@@ -394,10 +395,22 @@ class EmailChannel(Strict):
 
 
 class Heartbeat(Strict):
-    """Where the Watchdog goes: a dead man's switch webhook; null (no receiver) when url_file is unset."""
+    """Where the Watchdog goes: a dead man's switch webhook, posted every `interval` while the pipeline lives.
 
+    `url_file` keeps a secret URL out of the rendered files (Alertmanager 0.26 and newer); `url` is written
+    into alertmanager.yml as is, and works on every version (0.25 included), for a URL that is no secret
+    (a receiver on the host or the private network). Neither: no heartbeat receiver.
+    """
+
+    url: HttpUrl | None = None
     url_file: str | None = None
-    interval: Duration = 300.0
+    interval: Duration = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> Heartbeat:
+        if self.url is not None and self.url_file is not None:
+            raise ValueError("set url or url_file, not both")
+        return self
 
 
 class NotificationChannels(Strict):
@@ -412,7 +425,8 @@ class NotificationChannels(Strict):
 
 
 class Routing(Strict):
-    group_by: list[str] = ["alertname", "chain", "instance"]
+    # `process`: each watched process down is its own notification (two demo breaks, two pages).
+    group_by: list[str] = ["alertname", "chain", "instance", "process"]
     group_wait: Duration = 30.0
     group_interval: Duration = 300.0
     repeat_interval_critical: Duration = 4 * 3600.0

@@ -54,6 +54,10 @@ class Endpoint(Strict):
     basic_auth: BasicAuth | None = None
     bearer_token: str | None = None
     bearer_token_file: Path | None = None
+    # The watched process (a `system.processes` name) that runs this endpoint's node: while it is down, its
+    # WatchedProcessDown is the one page and the endpoint's alerts are inhibited (the chain's too when it backs
+    # every endpoint of the chain). Only rendering uses it.
+    process: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     @model_validator(mode="after")
     def _secret(self) -> Endpoint:

@@ -46,9 +46,28 @@ def parse_config(raw: Any, source: str = "config") -> Config:
     if problems:
         raise ConfigError(problems)
     try:
-        return Config.model_validate(tree)
+        config = Config.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+    problems = cross_section_problems(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def cross_section_problems(config: Config) -> list[str]:
+    """References from one section to another: an endpoint's `process` must be a watched process."""
+    watched = [p.name for p in config.system.processes]
+    out = []
+    for i, network in enumerate(config.blockchain.networks):
+        for j, endpoint in enumerate(network.endpoints):
+            if endpoint.process is not None and endpoint.process not in watched:
+                known = ", ".join(watched) or "none"
+                out.append(
+                    f"blockchain.networks[{i}].endpoints[{j}].process: {endpoint.process!r} is not a watched process "
+                    f"(system.processes[].name: {known})"
+                )
+    return out
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG_FILE) -> Config:

@@ -10,6 +10,10 @@ from exporters.business.client import BusinessClient
 
 CLAIM_TYPES = ("land", "identity", "asset")
 VERIFICATION_TYPES = ("kyc", "land")
+# `stack break business` breaks one verifier, as a failing provider does: its failure share is the steered one,
+# the others keep the usual share. One verification type failing is one HighFailureRate alert, so one page.
+BREAKABLE_VERIFIER = "kyc"
+USUAL_FAILURE_RATIO = 0.05
 NODES = ("node-1", "node-2", "node-3")
 
 
@@ -25,9 +29,10 @@ class BusinessTraffic:
             status = rng.choices(("submitted", "approved", "rejected"), weights=(6, 3, 1))[0]
             out.append(event("claims", {"type": rng.choice(CLAIM_TYPES), "status": status}))
         for _ in range(rng.randint(1, 3)):
-            failed = rng.random() < failure_ratio
+            kind = rng.choice(VERIFICATION_TYPES)
+            failed = rng.random() < (failure_ratio if kind == BREAKABLE_VERIFIER else USUAL_FAILURE_RATIO)
             seconds = rng.lognormvariate(-0.5, 0.7) * (3 if failed else 1)
-            labels = {"type": rng.choice(VERIFICATION_TYPES), "outcome": "failed" if failed else "success"}
+            labels = {"type": kind, "outcome": "failed" if failed else "success"}
             out.append(event("verifications", labels, value=round(seconds, 3)))
         for node in NODES:
             out.append(event("node_events", {"sender": node, "event": "heartbeat"}))

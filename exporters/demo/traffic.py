@@ -17,12 +17,13 @@ import requests
 
 from exporters.business.client import IngestError
 from exporters.core.signals import StopOnSignal
-from exporters.demo.business import BusinessTraffic
+from exporters.demo.business import USUAL_FAILURE_RATIO, BusinessTraffic
 from exporters.demo.chain import ChainTraffic
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"verification_failure_ratio": 0.05, "transaction_failure_ratio": 0.1}
+# verification_failure_ratio: of the breakable verifier's verifications (exporters.demo.business).
+DEFAULTS = {"verification_failure_ratio": USUAL_FAILURE_RATIO, "transaction_failure_ratio": 0.1}
 
 
 def read_control(path: Path | None) -> dict[str, float]:

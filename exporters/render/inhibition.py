@@ -7,6 +7,11 @@ counts a label missing on both sides as equal, but a source always has these lab
 without them (another chain, the Watchdog) is never muted. A cause's page is one alert; its outage
 window (severity info, routed nowhere) keeps the symptoms muted after recovery while rates still
 cover the outage.
+
+A watched process that runs a chain endpoint's node (`blockchain.networks[].endpoints[].process`) shares no
+label with the chain's alerts, so its rules name both sides: WatchedProcessDown (and WatchedProcessOutage,
+which also covers the seconds after a restart before the chain is seen up again) of that process mutes the
+endpoint's alerts, and the whole chain's when the process backs every endpoint of the chain.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporters.config.alerting import AlertingConfig
+from exporters.config.blockchain import BlockchainConfig
 
 
 def _regex(names: list[str]) -> str:
@@ -28,7 +34,34 @@ def _rule(sources: list[str], spared: list[str], equal: list[str]) -> dict[str, 
     }
 
 
-def cause_rules(alerting: AlertingConfig) -> list[dict[str, Any]]:
+def _matcher(label: str, value: str) -> str:
+    return f'{label}="{value}"'  # config patterns allow no quote or backslash in these names
+
+
+def process_rules(alerting: AlertingConfig, blockchain: BlockchainConfig) -> list[dict[str, Any]]:
+    """A chain client's process down mutes the chain endpoints it runs: one page, the process'."""
+    alerts = alerting.alerts
+    sources = [n for n in ("WatchedProcessDown", "WatchedProcessOutage") if getattr(alerts, n).enabled]
+    if not alerts.WatchedProcessDown.enabled:
+        return []  # the process would never page: the chain's own alerts must
+    out = []
+    for network in blockchain.networks:
+        backing = {e.process for e in network.endpoints}
+        for process in sorted(p for p in backing if p is not None):
+            target = [_matcher("chain", network.name), 'alertname!="BlockchainChainIdMismatch"']
+            if backing != {process}:  # other endpoints of the chain run elsewhere: only this one's alerts
+                names = sorted(e.name for e in network.endpoints if e.process == process)
+                target.insert(1, f'endpoint=~"{_regex(names)}"')
+            out.append(
+                {
+                    "source_matchers": [f'alertname=~"{_regex(sources)}"', _matcher("process", process)],
+                    "target_matchers": target,
+                }
+            )
+    return out
+
+
+def cause_rules(alerting: AlertingConfig, blockchain: BlockchainConfig | None = None) -> list[dict[str, Any]]:
     """Rules muting symptoms under their cause; a rule whose causes are all disabled is left out."""
     alerts = alerting.alerts
 
@@ -56,4 +89,5 @@ def cause_rules(alerting: AlertingConfig) -> list[dict[str, Any]]:
         # One endpoint down: its sync, peers, RPC error and lag alerts.
         (enabled(*endpoint_causes), own_causes, ["job", "instance", "chain", "endpoint"]),
     ]
-    return [_rule(sources, spared, equal) for sources, spared, equal in plans if sources]
+    rules = [_rule(sources, spared, equal) for sources, spared, equal in plans if sources]
+    return rules + (process_rules(alerting, blockchain) if blockchain is not None else [])

@@ -14,6 +14,7 @@ import yaml
 
 from exporters.config import Config
 from exporters.config.alerting import AlertingConfig
+from exporters.config.blockchain import BlockchainConfig
 from exporters.config.prometheus import RemoteWriteQueue
 from exporters.core.exporter_table import EXPORTER_NAMES
 from exporters.core.types import format_duration, parse_duration
@@ -181,7 +182,8 @@ def _receiver_name(kind: str) -> str:
     return f"alismon-{kind}"
 
 
-def alertmanager_config(alerting: AlertingConfig) -> dict[str, Any]:
+def alertmanager_config(alerting: AlertingConfig, blockchain: BlockchainConfig | None = None) -> dict[str, Any]:
+    """`blockchain` gives the chain endpoints a watched process runs (their alerts are muted under it)."""
     channels, routing = alerting.notification_channels, alerting.routing
     slack = {
         "name": _receiver_name("slack"),
@@ -224,6 +226,8 @@ def alertmanager_config(alerting: AlertingConfig) -> dict[str, Any]:
     heartbeat: dict[str, Any] = {"name": _receiver_name("heartbeat")}
     if channels.heartbeat.url_file:
         heartbeat["webhook_configs"] = [{"send_resolved": False, "url_file": channels.heartbeat.url_file}]
+    elif channels.heartbeat.url:
+        heartbeat["webhook_configs"] = [{"send_resolved": False, "url": channels.heartbeat.url}]
     heartbeat_interval = format_duration(channels.heartbeat.interval)
     critical_repeat = format_duration(routing.repeat_interval_critical)
     return {
@@ -267,7 +271,7 @@ def alertmanager_config(alerting: AlertingConfig) -> dict[str, Any]:
                 "target_matchers": ['severity="info"'],
                 "equal": list(routing.inhibit_equal),
             },
-            *cause_rules(alerting),
+            *cause_rules(alerting, blockchain),
         ],
         "receivers": [{"name": "null"}, slack, email, heartbeat],
     }
@@ -344,7 +348,8 @@ def render_provisioning(config: Config, root: Path) -> dict[str, str]:
     }
     out = {
         f"{PROMETHEUS_DIR}/prometheus.yml": HEADER + dump_yaml(prometheus_config(config)),
-        f"{ALERTMANAGER_DIR}/alertmanager.yml": HEADER + dump_yaml(alertmanager_config(config.alerting)),
+        f"{ALERTMANAGER_DIR}/alertmanager.yml": HEADER
+        + dump_yaml(alertmanager_config(config.alerting, config.blockchain)),
         **target_files(config),
         **scale_out_files(config),
         **grafana_files(),

@@ -1,7 +1,9 @@
 """Runbook pages: docs/runbooks/templates/<Alert>.md.j2 plus the `alerting` config.
 
-Each page's header line gives the values config.yml sets (severity, `for`, thresholds, windows), so a
-runbook never quotes a default the deployment overrode; `alismon render --check` keeps them in step.
+Each page's header line gives the values config.yml sets (severity, `for`, thresholds, windows), and the
+body takes every threshold, duration and job name from the same context the rules are rendered with
+(`A`, `w`, `sel`, `duration`), its PromQL from the rendered rule (`expr("Alert")`), so a runbook never
+quotes a default the deployment overrode; `alismon render --check` keeps them in step.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 
 from exporters.config import Config
 from exporters.core.types import format_duration
-from exporters.render.rules import jinja_env
+from exporters.render.rules import jinja_env, render_rules, template_context
 
 TEMPLATE_DIR = Path("docs/runbooks/templates")
 OUT_DIR = "docs/runbooks"
@@ -63,9 +66,42 @@ def header(config: Config, alert: str) -> str:
 def render_runbooks(config: Config, root: Path) -> dict[str, str]:
     """docs/runbooks/<Alert>.md for every template; an alert without one keeps its hand-written page."""
     env = jinja_env(root / TEMPLATE_DIR)
+    exprs = rule_exprs(config, root)
+
+    def expr(name: str, severity: str | None = None) -> str:
+        """The alert's expression as rendered into rules/alerts.yml (a disabled alert: its expression with it on)."""
+        return exprs.get((name, severity)) or exprs[(name, None)]
+
+    context = {
+        **template_context(config),
+        "header": lambda name: header(config, name),
+        "expr": expr,
+        "alerting": config.alerting,
+        "system": config.system,
+        "pct": lambda ratio: f"{ratio * 100:g}%",  # 0.9 -> 90%
+    }
     out = {}
     for path in sorted((root / TEMPLATE_DIR).glob("*.md.j2")):
         alert = path.name.removesuffix(".md.j2")
-        page = env.get_template(path.name).render({"header": lambda name: header(config, name)})
+        page = env.get_template(path.name).render(context)
         out[f"{OUT_DIR}/{alert}.md"] = page
+    return out
+
+
+def rule_exprs(config: Config, root: Path) -> dict[tuple[str, str | None], str]:
+    """(alertname, severity) and (alertname, None) -> the rendered expression, every alert enabled."""
+    alerts = config.alerting.alerts.model_copy(
+        update={
+            name: getattr(config.alerting.alerts, name).model_copy(update={"enabled": True})
+            for name in type(config.alerting.alerts).model_fields
+        }
+    )
+    enabled = config.model_copy(update={"alerting": config.alerting.model_copy(update={"alerts": alerts})})
+    rules = yaml.safe_load(render_rules(enabled, root)["rules/alerts.yml"])
+    out: dict[tuple[str, str | None], str] = {}
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            text = rule["expr"].strip()
+            out.setdefault((rule["alert"], rule["labels"]["severity"]), text)
+            out.setdefault((rule["alert"], None), text)
     return out

@@ -21,6 +21,7 @@ class Requirement:
     component: str  # "alertmanager" or "prometheus"
     since: Version
     used: Callable[[Config], bool]
+    instead: str = ""  # what works on the older version
 
 
 REQUIREMENTS = (
@@ -29,6 +30,7 @@ REQUIREMENTS = (
         "alertmanager",
         (0, 26, 0),  # webhook_configs[].url_file
         lambda c: c.alerting.notification_channels.heartbeat.url_file is not None,
+        "give the URL as heartbeat.url instead, which is written into alertmanager.yml",
     ),
 )
 
@@ -60,6 +62,6 @@ def unsupported(config: Config, versions: dict[str, Version], where: str) -> lis
             name = NAMES[req.component]
             out.append(
                 f"{req.key}: needs {name} {dotted(req.since)} or newer; {where} {name} is {dotted(found)} "
-                "(unset the key, or install a newer version)"
+                f"({req.instead or 'unset the key'}, or install a newer version)"
             )
     return out

@@ -255,13 +255,16 @@ def status(run_dir: Path) -> int:
 
 
 BREAKS = {
-    "chain": "stops the demo chain (anvil): BlockchainChainDown and WatchedProcessDown (chain-client) fire",
-    "business": "makes 60% of verifications fail: HighFailureRate fires",
+    "chain": (
+        "stops the demo chain (anvil, the chain-client process): WatchedProcessDown (chain-client) pages; "
+        "BlockchainChainDown fires too, held back under it"
+    ),
+    "business": "makes 60% of kyc verifications fail (a broken verifier): HighFailureRate fires",
     "host": "kills the node agent the system exporter watches: WatchedProcessDown fires",
 }
 FIXES = {
     "chain": "started the demo chain (anvil) again, from the state it saved",
-    "business": "verifications fail at the usual 5% again",
+    "business": "kyc verifications fail at the usual 5% again",
     "host": "started the node agent again",
 }
 VICTIMS = {"chain": "anvil", "host": AGENT_NAME}

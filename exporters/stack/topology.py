@@ -104,7 +104,15 @@ def effective_config(config: Config, run: Path, demo: bool, builds: dict[str, st
             {
                 "name": "demo",
                 "chain_id": 31337,
-                "endpoints": [{"name": "anvil", "url": chain_url, "ws_url": chain_url.replace("http://", "ws://")}],
+                # The chain-client process runs it: a chain break is one page, the process' (inhibit_rules).
+                "endpoints": [
+                    {
+                        "name": "anvil",
+                        "url": chain_url,
+                        "ws_url": chain_url.replace("http://", "ws://"),
+                        "process": "chain-client",
+                    }
+                ],
                 "poll_interval": 1.0,
                 "request_timeout": 2.0,
                 "accounts": [{"alias": "operator", "address": OPERATOR}, {"alias": "treasury", "address": TREASURY}],

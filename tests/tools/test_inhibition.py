@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from exporters.config import parse_config
 from exporters.config.alerting import AlertingConfig
 from exporters.render.provisioning import alertmanager_config
 from exporters.render.rules import dump_yaml
@@ -21,6 +22,28 @@ from tests.conftest import tool
 from tests.helpers import wait_for
 
 BC = {"job": "alismon-blockchain", "instance": "bc1:9811"}
+SYS = {"job": "alismon-system", "instance": "h9:9810"}
+# Chains whose endpoints name the watched process that runs them.
+CHAINS = {
+    "system": {"processes": [{"name": n, "match": {"comm": n}} for n in ("chain-client", "node-a")]},
+    "blockchain": {
+        "networks": [
+            {
+                "name": "c6",
+                "chain_id": 1,
+                "endpoints": [{"name": "a", "url": "http://h1:8545", "process": "chain-client"}],
+            },
+            {
+                "name": "c7",
+                "chain_id": 1,
+                "endpoints": [
+                    {"name": "a", "url": "http://h1:8545", "process": "node-a"},
+                    {"name": "b", "url": "http://h2:8545"},
+                ],
+            },
+        ]
+    },
+}
 
 # (cause, muted, not muted): label dicts, alertname included.
 CASES = {
@@ -82,6 +105,29 @@ CASES = {
         [{"alertname": "HighFailureRate", "job": "alismon-business", "instance": "h1:9812", "severity": "warning"}],
         [{"alertname": "ExporterDown", "job": "alismon-business", "instance": "h1:9812", "severity": "critical"}],
     ),
+    # blockchain.networks[].endpoints[].process (CHAINS above): c6 runs wholly on chain-client, c7's endpoint a on
+    # node-a (b elsewhere). The process' outage window mutes the same while the chain comes back.
+    "process backing a whole chain": (
+        {"alertname": "WatchedProcessDown", **SYS, "process": "chain-client", "severity": "critical"},
+        [
+            {"alertname": "BlockchainChainDown", **BC, "chain": "c6", "severity": "critical"},
+            {"alertname": "BlockchainEndpointDown", **BC, "chain": "c6", "endpoint": "a", "severity": "critical"},
+            {"alertname": "BlockchainNoNewBlocks", **BC, "chain": "c6", "severity": "warning"},
+        ],
+        [
+            {"alertname": "BlockchainChainDown", **BC, "chain": "c1", "severity": "critical"},
+            {"alertname": "BlockchainChainIdMismatch", **BC, "chain": "c6", "endpoint": "a", "severity": "critical"},
+            {"alertname": "SystemOverload", **SYS, "severity": "critical"},
+        ],
+    ),
+    "process backing one endpoint": (
+        {"alertname": "WatchedProcessOutage", **SYS, "process": "node-a", "severity": "info"},
+        [{"alertname": "BlockchainEndpointDown", **BC, "chain": "c7", "endpoint": "a", "severity": "critical"}],
+        [
+            {"alertname": "BlockchainEndpointDown", **BC, "chain": "c7", "endpoint": "b", "severity": "critical"},
+            {"alertname": "BlockchainNoNewBlocks", **BC, "chain": "c7", "severity": "warning"},
+        ],
+    ),
     "host down": (
         {"alertname": "HostDown", "host": "node1", "severity": "critical"},
         [
@@ -111,7 +157,8 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("am")
     # The default channels (none): nothing is delivered anywhere, only inhibition is looked at.
     config = tmp / "alertmanager.yml"
-    config.write_text(dump_yaml(alertmanager_config(AlertingConfig())))
+    chains = parse_config(CHAINS)
+    config.write_text(dump_yaml(alertmanager_config(chains.alerting, chains.blockchain)))
     port = free_port()
     proc = ManagedProcess(
         "alertmanager",

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from exporters.config import parse_config
+from exporters.core.errors import ConfigError
 from exporters.core.exporter_table import EXPORTERS
 from exporters.lint.provisioning import missing_secret_files
 from exporters.render.provisioning import alertmanager_config
@@ -97,3 +99,55 @@ def test_several_channels_of_each_kind() -> None:
     assert [c["api_url_file"] for c in receivers["alismon-slack"]["slack_configs"]] == ["/s/a", "/s/b"]
     assert [c["to"] for c in receivers["alismon-email"]["email_configs"]] == ["x@y.z, w@y.z", "v@y.z"]
     assert receivers["alismon-heartbeat"]["webhook_configs"] == [{"send_resolved": False, "url_file": "/s/hb"}]
+
+
+def test_an_inline_heartbeat_url_for_alertmanager_0_25() -> None:
+    """`url_file` needs Alertmanager 0.26; `url` is written as is and loads on 0.25 (the e2e posts to one)."""
+    channels = {"heartbeat": {"url": "http://127.0.0.1:8080/hb", "interval": "30s"}}
+    am = alertmanager_config(parse_config({"alerting": {"notification_channels": channels}}).alerting)
+    receivers = {r["name"]: r for r in am["receivers"]}
+    assert receivers["alismon-heartbeat"]["webhook_configs"] == [
+        {"send_resolved": False, "url": "http://127.0.0.1:8080/hb"}
+    ]
+    watchdog = am["route"]["routes"][0]
+    assert watchdog["matchers"] == ['alertname="Watchdog"'] and watchdog["repeat_interval"] == "30s"
+    with pytest.raises(ConfigError) as info:
+        parse_config({"alerting": {"notification_channels": {"heartbeat": {"url": "http://h/", "url_file": "/s"}}}})
+    assert info.value.problems == ["alerting.notification_channels.heartbeat: set url or url_file, not both"]
+
+
+def test_a_process_mutes_the_endpoints_it_runs_and_the_chain_only_when_it_runs_them_all() -> None:
+    raw = {
+        "system": {"processes": [{"name": n, "match": {"comm": n}} for n in ("geth", "erigon")]},
+        "blockchain": {
+            "networks": [
+                {"name": "eth", "chain_id": 1, "endpoints": [{"name": "a", "url": "http://h:1", "process": "geth"}]},
+                {
+                    "name": "pol",
+                    "chain_id": 137,
+                    "endpoints": [
+                        {"name": "a", "url": "http://h:2", "process": "erigon"},
+                        {"name": "b", "url": "http://h:3", "process": "erigon"},
+                        {"name": "c", "url": "http://h:4"},
+                    ],
+                },
+            ]
+        },
+    }
+    config = parse_config(raw)
+    rules = [r for r in alertmanager_config(config.alerting, config.blockchain)["inhibit_rules"] if "equal" not in r]
+    sources = 'alertname=~"WatchedProcessDown|WatchedProcessOutage"'
+    assert rules == [
+        {
+            "source_matchers": [sources, 'process="geth"'],
+            "target_matchers": ['chain="eth"', 'alertname!="BlockchainChainIdMismatch"'],
+        },
+        {
+            "source_matchers": [sources, 'process="erigon"'],
+            "target_matchers": ['chain="pol"', 'endpoint=~"a|b"', 'alertname!="BlockchainChainIdMismatch"'],
+        },
+    ]
+    # Without WatchedProcessDown nothing would page for the process: the chain pages for itself.
+    raw["alerting"] = {"alerts": {"WatchedProcessDown": {"enabled": False}}}
+    config = parse_config(raw)
+    assert all("equal" in r for r in alertmanager_config(config.alerting, config.blockchain)["inhibit_rules"])

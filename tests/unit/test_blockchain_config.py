@@ -185,3 +185,18 @@ def test_min_peers_is_off_on_dev_chains_unless_set() -> None:
     assert problems(network(min_peers=-1)) == [
         "blockchain.networks[0].min_peers: Input should be greater than or equal to 0"
     ]
+
+
+def test_an_endpoint_names_the_watched_process_that_runs_it() -> None:
+    endpoints = [{"name": "a", "url": "http://127.0.0.1:8545", "process": "chain-client"}]
+    processes = [{"name": "chain-client", "match": {"comm": "geth"}}]
+    config = parse_config(
+        {"system": {"processes": processes}, "blockchain": {"networks": [network(endpoints=endpoints)]}}
+    )
+    assert config.blockchain.networks[0].endpoints[0].process == "chain-client"
+    with pytest.raises(ConfigError) as info:
+        parse_config({"blockchain": {"networks": [network(), network(name="b", endpoints=endpoints)]}})
+    assert info.value.problems == [
+        "blockchain.networks[1].endpoints[0].process: 'chain-client' is not a watched process "
+        "(system.processes[].name: none)"
+    ]

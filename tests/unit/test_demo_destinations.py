@@ -68,3 +68,14 @@ def test_the_demo_prometheus_reaches_only_loopback(demo: Any) -> None:
 def test_the_check_catches_a_name() -> None:
     config = {"receivers": [{"email_configs": [{"smarthost": "smtp.alischain.example:587"}]}]}
     assert [h for h in destinations(config) if not _loopback(h)] == ["smtp.alischain.example"]
+
+
+def test_a_demo_chain_break_pages_once_for_the_chain_client(demo: Any) -> None:
+    """anvil is the chain-client process: its WatchedProcessDown mutes the whole demo chain's alerts."""
+    (endpoint,) = demo.blockchain.networks[0].endpoints
+    assert endpoint.process == "chain-client"
+    rules = alertmanager_config(demo.alerting, demo.blockchain)["inhibit_rules"]
+    assert {
+        "source_matchers": ['alertname=~"WatchedProcessDown|WatchedProcessOutage"', 'process="chain-client"'],
+        "target_matchers": ['chain="demo"', 'alertname!="BlockchainChainIdMismatch"'],
+    } in rules

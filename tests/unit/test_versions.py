@@ -21,8 +21,11 @@ def test_heartbeat_url_file_is_refused_on_alertmanager_0_25_only() -> None:
     config = parse_config({"alerting": {"notification_channels": {"heartbeat": {"url_file": "/run/secrets/hb"}}}})
     assert unsupported(config, {"alertmanager": (0, 25, 0)}, "the installed") == [
         "alerting.notification_channels.heartbeat.url_file: needs Alertmanager 0.26.0 or newer; the installed "
-        "Alertmanager is 0.25.0 (unset the key, or install a newer version)"
+        "Alertmanager is 0.25.0 (give the URL as heartbeat.url instead, which is written into alertmanager.yml, or "
+        "install a newer version)"
     ]
+    inline = parse_config({"alerting": {"notification_channels": {"heartbeat": {"url": "http://127.0.0.1:1/hb"}}}})
+    assert unsupported(inline, {"alertmanager": (0, 25, 0)}, "the installed") == []
     assert unsupported(config, {"alertmanager": (0, 28, 1)}, "the installed") == []
     assert unsupported(parse_config({}), {"alertmanager": (0, 25, 0)}, "the installed") == []
 
