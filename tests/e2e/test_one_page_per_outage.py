@@ -1,5 +1,6 @@
-"""One outage, one page, per outage class: a chain's only node stops, an exporter stops, a host's every exporter
-stops, most verifications fail, a watched process dies. Each gives exactly one firing and one resolved notice
+"""One outage, one page, per outage class: a chain's only node stops, one endpoint of a chain with two stops
+answering (the chain stays up through the other), an exporter stops, a host's every exporter stops, most
+verifications fail, a watched process dies. Each gives exactly one firing and one resolved notice
 to each receiver its severity routes to (critical: Slack and email; warning: Slack), nothing for the
 symptoms, also while the rate window still holds the outage after recovery; the notices carry the configured
 links. Real anvil, exporters, Prometheus (generated rules), Alertmanager (generated inhibit_rules) and the
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from tests.business_util import TOKEN
 from tests.conftest import Anvil, write_config
 from tests.e2e.receivers import WebhookReceiver
 from tests.helpers import prom_query, wait_for
+from tests.integration.rpc_servers import rpc_server
 from tests.stack_util import Stack, start_stack
 
 RATE_WINDOW = 10.0
@@ -199,9 +202,13 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
     probe = Probe(tmp / "probe.pid")
     probe.start()
     traffic: Verifications | None = None
+    stack_exit = ExitStack()
     try:
         # --state: a restart continues the same chain, as a real node does after an outage.
         anvil = Anvil(tmp, procs, "--block-time", "1", "--state", str(tmp / "anvil-state.json")).start()
+        # Chain "edge": a node of its own, reached directly and through a relay whose answers turn to garbage.
+        edge_node = Anvil(tmp, procs, "--block-time", "1").start()
+        relay = stack_exit.enter_context(rpc_server("proxy", edge_node.url))  # any other mode: a plain proxy
         hook = tmp / "slack_webhook_url"
         hook.write_text(f"http://127.0.0.1:{web}/slack\n")
         host_port = free_port()
@@ -216,7 +223,13 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
                     "chain_id": 31337,
                     "endpoints": [{"name": "local", "url": anvil.url}],
                     "poll_interval": "500ms",
-                }
+                },
+                {
+                    "name": "edge",
+                    "chain_id": 31337,
+                    "endpoints": [{"name": "direct", "url": edge_node.url}, {"name": "relay", "url": relay.url}],
+                    "poll_interval": "500ms",
+                },
             ],
             sections={"inventory": {"ports": {"system": host_port}, "hosts": [{"name": HOST, "address": "127.0.0.1"}]}},
             alerting={
@@ -273,6 +286,9 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
         def restart_anvil() -> None:
             anvil.start()
 
+        def relay_mode(mode: str) -> None:
+            relay.mode = mode
+
         def set_failing(failing: bool) -> None:
             assert traffic is not None
             traffic.failing = failing
@@ -289,6 +305,18 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
                 lambda: restart_anvil(),
                 frozenset({"BlockchainEndpointDown", "BlockchainSync", "BlockchainNoNewBlocks", "BlockchainRPCErrors"}),
                 "BlockchainChainOutage",
+            ),
+            Outage(
+                "chain endpoint",
+                "BlockchainEndpointDown",
+                "critical",
+                'chain="edge", endpoint="relay"',
+                "endpoint=relay",
+                "blockchain",
+                lambda: relay_mode("garbage"),
+                lambda: relay_mode("proxy"),
+                frozenset({"BlockchainRPCErrors"}),
+                "BlockchainEndpointOutage",
             ),
             Outage(
                 "host",
@@ -339,6 +367,7 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
         wait_for(
             lambda: (
                 prom_query(stack.prometheus, 'blockchain_up{chain="dev"} == 1')
+                and len(prom_query(stack.prometheus, 'blockchain_up{chain="edge"} == 1')) == 2
                 and prom_query(stack.prometheus, f'up{{host="{HOST}"}} == 1')
                 and prom_query(stack.prometheus, f'system_process_up{{process="{PROBE}"}} == 1')
                 and prom_query(stack.prometheus, "business:verifications:rate > 0")
@@ -351,7 +380,7 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
         quiet = [m.title for m in inbox.inbox.messages()]
         assert quiet == [], f"notices before any outage: {quiet}"
         started = time.monotonic()
-        out.wave("chain", "host", "business failure ratio", "watched process")
+        out.wave("chain", "chain endpoint", "host", "business failure ratio", "watched process")
         out.wave("exporter")
         print(f"all outages done in {time.monotonic() - started:.0f} s (business at {business_url})")
         for o in outages:
@@ -363,12 +392,13 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutageSta
             traffic.stop()
         for p in reversed(procs):
             p.stop()
+        stack_exit.close()
         probe.stop()
         inbox.stop()
         heartbeat.close()
 
 
-OUTAGES = ["chain", "host", "business failure ratio", "watched process", "exporter"]
+OUTAGES = ["chain", "chain endpoint", "host", "business failure ratio", "watched process", "exporter"]
 
 
 @pytest.mark.timeout(600)
