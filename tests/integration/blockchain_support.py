@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import requests
 from web3 import Web3
@@ -12,6 +13,9 @@ from web3.types import TxParams
 
 from tests.contracts.build import ARTEFACT, load_artefact
 from tests.helpers import samples, wait_for
+
+if TYPE_CHECKING:
+    from tests.conftest import EvmNode
 
 DEV_ACCOUNT = Web3.to_checksum_address("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266")  # anvil's first, unlocked
 # Transaction fields from the dev account; `gas` set so that a call that reverts is mined, not refused by estimation.
@@ -77,3 +81,23 @@ def wait_scrape(base: str, predicate: Callable[[str], bool], timeout: float, wha
         return text if predicate(text) else None
 
     return wait_for(attempt, timeout, what)
+
+
+@contextmanager
+def mining_held(node: EvmNode) -> Iterator[None]:
+    """Send several transactions in a row without the node's interval miner cutting in (ganache only).
+
+    ganache 7 fills in a missing nonce from its pool of pending transactions, or from the last saved block
+    when the sender has none pending. A transaction that arrives after the interval miner has taken the
+    sender's last pending one but before that block is saved gets the nonce of the one being mined, and is
+    then dropped unmined without a word (ganache's own comment in transaction-pool.ts; its issues #2489,
+    #4487): a receipt that never comes. With the miner stopped (miner_stop) every nonce comes from the pool.
+    anvil and Hardhat count pending transactions in the nonce they fill in."""
+    if node.client != "ganache":
+        yield
+        return
+    node.rpc("miner_stop")
+    try:
+        yield
+    finally:
+        node.rpc("miner_start")

@@ -30,6 +30,7 @@ from tests.integration.blockchain_support import (
     FIXED_GAS,
     deploy_registry,
     get,
+    mining_held,
     need,
     network,
     registry_config,
@@ -65,22 +66,28 @@ def answers(node: EvmNode, method: str, *params: Any) -> bool:
     return "error" not in body.json()
 
 
-def send_round(w3: Web3, registry: Contract, claims: int) -> list[tuple[str, HexBytes]]:
-    """Calls of every kind, some reverting, and a transfer elsewhere; gas fixed, so nothing is estimated away."""
+def send_round(node: EvmNode, w3: Web3, registry: Contract, claims: int) -> list[tuple[str, HexBytes]]:
+    """Calls of every kind, some reverting, and a transfer elsewhere; gas fixed, so nothing is estimated away.
+
+    Sent with the miner held (see mining_held); callers wait for a round's receipts before the next one."""
     gas: TxParams = FIXED_GAS
-    return [
-        ("submitClaim", HexBytes(registry.functions.submitClaim(bytes([claims % 256]) * 32).transact(gas))),
-        ("submitClaim", HexBytes(registry.functions.submitClaim(bytes([claims % 256 + 1]) * 32).transact(gas))),
-        ("verifyClaim", HexBytes(registry.functions.verifyClaim(claims, True).transact(gas))),
-        ("verifyClaim", HexBytes(registry.functions.verifyClaim(10**6, False).transact(gas))),  # no such claim
-        ("transfer", HexBytes(w3.eth.send_transaction({**gas, "to": registry.address, "value": Wei(5)}))),
-        ("unknown", HexBytes(w3.eth.send_transaction({**gas, "to": registry.address, "data": HexStr("0xdeadbeef")}))),
-        ("elsewhere", HexBytes(w3.eth.send_transaction({**gas, "to": OTHER, "value": Wei(7)}))),
-    ]
+    with mining_held(node):
+        return [
+            ("submitClaim", HexBytes(registry.functions.submitClaim(bytes([claims % 256]) * 32).transact(gas))),
+            ("submitClaim", HexBytes(registry.functions.submitClaim(bytes([claims % 256 + 1]) * 32).transact(gas))),
+            ("verifyClaim", HexBytes(registry.functions.verifyClaim(claims, True).transact(gas))),
+            ("verifyClaim", HexBytes(registry.functions.verifyClaim(10**6, False).transact(gas))),  # no such claim
+            ("transfer", HexBytes(w3.eth.send_transaction({**gas, "to": registry.address, "value": Wei(5)}))),
+            (
+                "unknown",
+                HexBytes(w3.eth.send_transaction({**gas, "to": registry.address, "data": HexStr("0xdeadbeef")})),
+            ),
+            ("elsewhere", HexBytes(w3.eth.send_transaction({**gas, "to": OTHER, "value": Wei(7)}))),
+        ]
 
 
 def receipts_of(w3: Web3, sent: list[tuple[str, HexBytes]]) -> list[tuple[str, TxReceipt]]:
-    return [(op, w3.eth.wait_for_transaction_receipt(h, timeout=90, poll_latency=0.1)) for op, h in sent]
+    return [(op, w3.eth.wait_for_transaction_receipt(h, timeout=30, poll_latency=0.1)) for op, h in sent]
 
 
 def expected_counts(registry: Contract, mined: list[tuple[str, TxReceipt]]) -> tuple[Counter[Any], Counter[str]]:
@@ -130,17 +137,17 @@ def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_paus
                 labels = {"chain": "dev", "contract": "registry", "operation": op, "status": status}
                 assert get(text, "blockchain_transactions_total", **labels) == 0, (name, op, status)
 
-    mined = receipts_of(w3, send_round(w3, registry, 0))
+    mined = receipts_of(w3, send_round(node, w3, registry, 0))
     # The paused exporter misses more than two polls of blocks with calls in them, then catches up.
     paused.suspend()
     try:
         suspended = time.monotonic()
-        mined += receipts_of(w3, send_round(w3, registry, 2))
-        mined += receipts_of(w3, send_round(w3, registry, 4))
+        mined += receipts_of(w3, send_round(node, w3, registry, 2))
+        mined += receipts_of(w3, send_round(node, w3, registry, 4))
         time.sleep(max(0.0, suspended + PAUSE_SECONDS - time.monotonic()))
     finally:
         paused.resume()
-    mined += receipts_of(w3, send_round(w3, registry, 6))
+    mined += receipts_of(w3, send_round(node, w3, registry, 6))
     last = max(r["blockNumber"] for _, r in mined)
     calls, events = expected_counts(registry, mined)
     assert calls[("verifyClaim", "failed")] >= 4 and calls[("transfer", "success")] == 4  # both paths are there
@@ -240,7 +247,7 @@ def test_a_restarted_node_is_followed_afresh_and_a_revert_is_a_reorg(
     slow["poll_interval"] = "6s"
     fast = network("dev", node.url, chain_id=node.chain_id, contracts=[registry_config(registry)])
     exporters = {"slow": start_blockchain_exporter([slow]), "fast": start_blockchain_exporter([fast])}
-    mined = receipts_of(w3, send_round(w3, registry, 0))
+    mined = receipts_of(w3, send_round(node, w3, registry, 0))
     last = max(r["blockNumber"] for _, r in mined)
     for name, base in exporters.items():
         wait_scrape(base, lambda t: followed(t) >= last, 30, f"the {name} exporter to follow block {last}")
@@ -251,7 +258,7 @@ def test_a_restarted_node_is_followed_afresh_and_a_revert_is_a_reorg(
     assert w3.eth.block_number < old_head
     again = deploy_registry(w3)
     assert again.address == registry.address  # the same deployer and nonce
-    new_chain = receipts_of(w3, send_round(w3, registry, 0))
+    new_chain = receipts_of(w3, send_round(node, w3, registry, 0))
     mined += new_chain
     last = max(r["blockNumber"] for _, r in new_chain)
     calls, events = expected_counts(registry, mined)
