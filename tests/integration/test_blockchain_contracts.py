@@ -217,28 +217,40 @@ def test_watched_calls_ride_along_with_the_next_tick_and_a_failed_receipt_is_ask
         assert get(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 1
         assert sorted(proxy.failed.values()) == [2]
         assert get(text, "blockchain_blocks_without_activity_total", chain="dev") == 0
-        # Refused for good: after three tries the block is recorded without its activity, and the ones
-        # behind it are not held up.
+        # Refused by three ticks' batches and once more: the slow path asks it on its own again, counted once.
+        proxy.receipt_failures = 4
+        slow = claim(2)
+        text = wait_scrape(
+            base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == slow, 15, "the slow claim"
+        )
+        assert get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels) == 2
+        assert get(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 2
+        # Refused for good: after three tries in batches and three alone, the block is recorded without its
+        # activity, and the ones behind it are not held up.
         proxy.receipt_failures = 1000
-        lost = claim(2)
+        lost = claim(3)
         wait_scrape(
             base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == lost, 15, "the refused claim"
         )
         proxy.receipt_failures = 0
-        last = claim(3)
+        last = claim(4)
         text = wait_scrape(
-            base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == last, 15, "the third claim"
+            base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == last, 15, "the fourth claim"
         )
-        assert get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels) == 2
+        assert get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels) == 3
         assert get(text, "blockchain_blocks_without_activity_total", chain="dev") == 1  # counted, not silent
-        assert sorted(proxy.failed.values()) == [2, 3]  # the refused one was asked exactly three times
+        assert sorted(proxy.failed.values()) == [2, 4, 6]  # the refused one: three times in batches, three alone
         method_sets = list(proxy.method_sets)
     log = next(tmp_path.glob("blockchain-*.log")).read_text()
-    assert "contract activity of a block could not be read" in log
-    # No round trip of its own for receipts or logs: every request asking for them is a tick's batch.
+    assert f"reading a block's contract activity one request at a time\" chain=dev block={slow} " in log
+    assert f'could not be read, not even one request at a time; recorded without it" chain=dev blocks=[{lost}]' in log
+    # Receipts and logs ride along in the ticks' batches; only the slow path asks them alone.
     with_receipts = [m for m in method_sets if "eth_getTransactionReceipt" in m or "eth_getLogs" in m]
-    assert len(with_receipts) >= 5  # 3 blocks, 2 + 3 + 1 tries
-    assert all("eth_getBlockByNumber" in m and "eth_syncing" in m for m in with_receipts), with_receipts
+    batched = [m for m in with_receipts if len(m) > 1]
+    assert len(batched) >= 6  # 4 blocks: 2 + 3 + 3 + 1 tries
+    assert all("eth_getBlockByNumber" in m and "eth_syncing" in m for m in batched), batched
+    alone = [m for m in with_receipts if len(m) == 1]
+    assert alone.count(frozenset({"eth_getTransactionReceipt"})) == 2 + 3, alone
 
 
 def test_a_waiting_block_is_recorded_before_a_catch_up_behind_it(
@@ -272,7 +284,7 @@ def test_a_waiting_block_is_recorded_before_a_catch_up_behind_it(
     assert "eth_syncing" in receipt_requests[0] and "eth_syncing" not in receipt_requests[1]
 
 
-def test_catching_up_over_a_block_whose_receipts_never_come(
+def test_catching_up_over_a_block_whose_receipts_are_refused_reads_it_one_request_at_a_time(
     start_anvil: Callable[..., Anvil], start_blockchain_exporter: Callable[..., str], procs: list, tmp_path: Path
 ) -> None:
     labels = {"chain": "dev", "contract": "registry"}
@@ -286,7 +298,7 @@ def test_catching_up_over_a_block_whose_receipts_never_come(
             txs = [registry.functions.submitClaim(bytes([20 + i]) * 32).transact(sender) for i in range(3)]
             receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=20, poll_latency=0.1) for h in txs]
             anvil.rpc("anvil_mine", "0x2")
-            # The middle claim's block never gets its receipts from this node.
+            # The middle claim's block never gets its receipts from this node's fast path.
             proxy.refused = {("eth_getBlockReceipts", receipts[1]["blockHash"].to_0x_hex())}
         finally:
             exporter.resume()
@@ -294,14 +306,16 @@ def test_catching_up_over_a_block_whose_receipts_never_come(
         text = wait_scrape(
             base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == last, 20, "following past it"
         )
+    # Every claim counted once: the refused block's by its receipts asked one at a time.
     counted = get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels)
-    assert counted == 2  # the other two claims, each once
-    assert need(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 2
-    # The block itself is still counted as processed, with its transaction.
+    assert counted == 3
+    assert need(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 3
+    assert get(text, "blockchain_blocks_without_activity_total", chain="dev") == 0
     processed = need(text, "blockchain_blocks_processed_total", chain="dev") - need(
         before, "blockchain_blocks_processed_total", chain="dev"
     )
     assert processed == last - head
     log = next(tmp_path.glob("blockchain-*.log")).read_text()
-    assert "contract activity of a block could not be read" in log
-    assert f"[{receipts[1]['blockNumber']}]" in log
+    block = receipts[1]["blockNumber"]
+    assert f"reading a block's contract activity one request at a time\" chain=dev block={block} " in log
+    assert "could not be read" not in log
