@@ -42,6 +42,8 @@ from tests.integration.blockchain_support import (
 OTHER = Web3.to_checksum_address("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")  # the second dev account
 # Longer than two default poll intervals (2 s).
 PAUSE_SECONDS = 5.0
+# Longer than a default poll interval, as long as the default request timeout (5 s).
+FREEZE_SECONDS = 5.0
 OPERATIONS = ("submitClaim", "verifyClaim", "transfer", "unknown")
 # Methods some clients lack: what the exporter reports must be what the node answers.
 OPTIONAL_METHODS: dict[str, tuple[Any, ...]] = {
@@ -109,7 +111,7 @@ def followed(text: str) -> float:
     return get(text, "blockchain_followed_block_number", chain="dev") or 0
 
 
-def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_pause(
+def test_every_call_and_event_is_counted_exactly_polled_over_ws_after_a_pause_and_a_frozen_node(
     evm_client: EvmNode,
     start_blockchain_exporter: Callable[..., str],
     start_prometheus: Callable[[dict[str, Any]], str],
@@ -147,11 +149,24 @@ def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_paus
         time.sleep(max(0.0, suspended + PAUSE_SECONDS - time.monotonic()))
     finally:
         paused.resume()
-    mined += receipts_of(w3, send_round(node, w3, registry, 6))
+    # The node frozen mid-traffic (a round sent, not mined yet) for longer than a poll, then resumed: every
+    # exporter's polls hang or time out meanwhile, and it goes on from where it was.
+    # What the exporters say of a healthy node is read before it is frozen: a frozen node's polls do fail.
+    healthy = {name: (scrape(exporters[name]), logs[name].read_text()) for name in ("polled", "ws")}
+    sent = send_round(node, w3, registry, 6)
+    assert node.proc is not None
+    frozen = psutil.Process(node.proc.pid)
+    frozen.suspend()
+    try:
+        time.sleep(FREEZE_SECONDS)
+    finally:
+        frozen.resume()
+    mined += receipts_of(w3, sent)
+    mined += receipts_of(w3, send_round(node, w3, registry, 8))
     last = max(r["blockNumber"] for _, r in mined)
     calls, events = expected_counts(registry, mined)
-    assert calls[("verifyClaim", "failed")] >= 4 and calls[("transfer", "success")] == 4  # both paths are there
-    assert events["Deposit"] == 4 and events["ClaimSubmitted"] == 8
+    assert calls[("verifyClaim", "failed")] >= 5 and calls[("transfer", "success")] == 5  # both paths are there
+    assert events["Deposit"] == 5 and events["ClaimSubmitted"] == 10
 
     for name, base in exporters.items():
         text = wait_scrape(base, lambda t: followed(t) >= last, 30, f"the {name} exporter to follow block {last}")
@@ -169,8 +184,8 @@ def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_paus
         assert get(text, "blockchain_reorgs_total", chain="dev") == 0, name
 
     # Methods the client lacks are reported as the node answers them, asked and logged once, never errors.
-    for name in ("polled", "ws"):
-        text = scrape(exporters[name])
+    for name in healthy:
+        text, log = healthy[name]
         lacking = 0
         for method, params in OPTIONAL_METHODS.items():
             reported = get(text, "blockchain_rpc_method_supported", chain="dev", endpoint="a", method=method)
@@ -185,7 +200,7 @@ def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_paus
             lacking += 0 if reported else 1
         errors = [line for line in text.splitlines() if line.startswith("blockchain_rpc_errors_total{")]
         assert [line for line in errors if 'code="unsupported"' not in line] == [], name
-        logged = logs[name].read_text().count("method not supported, not asking again")
+        logged = log.count("method not supported, not asking again")
         assert logged == sum(line.startswith("blockchain_rpc_errors_total{") for line in errors) >= lacking, name
         # A dev chain: no minimum of peers (ganache and Hardhat answer 0), a delay never below 0.
         ep = {"chain": "dev", "endpoint": "a"}
@@ -193,7 +208,8 @@ def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_paus
         assert get(text, "blockchain_peers", **ep) in (None, 0), name
         assert need(text, "blockchain_sync_delay_seconds", **ep) >= 0, name
         assert need(text, "blockchain_head_clock_skew_seconds", **ep) >= 0, name
-        assert get(text, "blockchain_blocks_without_activity_total", chain="dev") == 0, name
+    for name, base in exporters.items():
+        assert get(scrape(base), "blockchain_blocks_without_activity_total", chain="dev") == 0, name
     text = scrape(exporters["paused"])  # it caught up: it asked for block receipts
     supported = get(text, "blockchain_rpc_method_supported", chain="dev", endpoint="a", method="eth_getBlockReceipts")
     assert supported == (1 if answers(node, "eth_getBlockReceipts", "latest") else 0)
