@@ -1,8 +1,9 @@
-"""Blockchain exporter against local anvil nodes, with the issue's targets, beside a Python peer when available.
+"""Blockchain exporter against local EVM dev nodes, with the issue's targets, beside a Python peer when available.
 
-Every block the bench mines carries 10 transactions: 7 plain transfers and 3 `submitClaim` calls to an
-AlisRegistry contract (exporters/demo/contracts), sent with explicit nonces from anvil's unlocked dev accounts
-into a node started with `--no-mining`, then mined with `evm_mine`. Measured:
+`--client anvil|ganache|hardhat` (default anvil) picks the node; see Node for how each is made to mine by hand
+or once a second. Every block the bench mines carries 10 transactions: 7 plain transfers and 3 `submitClaim`
+calls to an AlisRegistry contract (exporters/demo/contracts), sent with explicit nonces from the node's unlocked
+dev accounts into a node that does not mine on its own, then mined with `evm_mine`. Measured:
 
 1. RPC round trips per new block: deltas of the exporter's own `blockchain_rpc_request_duration_seconds`
    counts (all methods, `batch` included) over deltas of `blockchain_blocks_processed_total`, while one
@@ -10,7 +11,9 @@ into a node started with `--no-mining`, then mined with `evm_mine`. Measured:
    watched contract or with the registry watched. Target <= 2.
 2. Backfill rate: the two poll-only exporters are frozen (SIGSTOP) while 3000 blocks are mined, then
    resumed one at a time (SIGCONT); blocks / seconds until `blockchain_followed_block_number` reaches the
-   head. Target >= 300 blocks/s.
+   block below the head (the head's own receipts ride along with the next tick by design). Target >= 300
+   blocks/s. Beside it, the node alone serving the same blocks as full blocks, receipts and logs in batches
+   of 100: the ceiling of a follower on clients without eth_getBlockReceipts (ganache 7, Hardhat 2).
 3. Head freshness: from just before `evm_mine` to `blockchain_head_block_number` showing the block,
    polling /metrics every millisecond, with `ws_url` and poll only (poll_interval 1s). Target p50 < 250 ms
    (with ws).
@@ -30,7 +33,9 @@ head freshness over ws, scrape latency beside a hanging endpoint, and RSS for 5 
 chain, as its config holds one chain). To prepare it (never into .venv, never committed):
 `git clone https://github.com/smartcontractkit/Blockchain-RPC-Exporter DIR && python3.11 -m venv DIR/venv &&
 DIR/venv/bin/pip install -r DIR/requirements.txt`, then `./scripts/bench blockchain --peer DIR`.
-Runs in about 2.5 minutes, most of it mining the 3000 backfill blocks; results in benchmarks/results/blockchain.json.
+Runs in about 2-2.5 minutes, most of it mining the backfill blocks (3000 on anvil, 1000 on ganache and Hardhat,
+which mine slower); results in benchmarks/results/blockchain.json (anvil) or blockchain-<client>.json.
+The peer and the RSS phase (5 nodes) run with anvil only.
 """
 
 from __future__ import annotations
@@ -554,7 +559,8 @@ def backfill_phase(run: Path, stack: ExitStack, client: str, blocks: int) -> dic
 def node_floor(node: Node, first: int, last: int) -> dict[str, float]:
     """How fast the node alone serves what a follower watching the registry needs, without any exporter: batches
     of 100 full blocks, then one batch of the registry calls' receipts and the blocks' logs, one after the other.
-    A follower cannot catch up faster than this (clients without eth_getBlockReceipts are read this way)."""
+    Clients without eth_getBlockReceipts (ganache 7, Hardhat 2) are read this way: no follower of theirs can
+    catch up faster (anvil's eth_getBlockReceipts is cheaper)."""
     t0 = time.perf_counter()
     for start in range(first, last + 1, 100):
         numbers = range(start, min(last, start + 99) + 1)
@@ -778,7 +784,7 @@ def main() -> int:
         if isinstance(v, dict) and k != "node_floor":
             row(f"backfill blocks/s ({k})", "backfill_blocks_per_s", v["blocks_per_s"], unit="blocks/s")
     floor = backfill["node_floor"]
-    row("the node alone serving a watched backfill", None, floor["blocks_per_s"], unit="blocks/s")
+    row("node alone, full blocks + receipts + logs", None, floor["blocks_per_s"], unit="blocks/s")
     peer_fresh = traffic["freshness"].get("peer (ws)", {}).get("p50_ms")
     row("head freshness p50 (ws)", "freshness_ws_p50_ms", traffic["freshness"]["ws"]["p50_ms"], peer_fresh, "ms")
     row("head freshness p50 (poll 1s)", None, traffic["freshness"]["poll"]["p50_ms"], unit="ms")
@@ -812,7 +818,8 @@ def main() -> int:
             )
     print(
         f"the node alone: {floor['blocks']} blocks as full blocks, registry receipts and logs in batches of 100, "
-        f"{floor['seconds']:.2f} s ({floor['blocks_per_s']:.0f} blocks/s): no follower of this client can be faster"
+        f"{floor['seconds']:.2f} s ({floor['blocks_per_s']:.0f} blocks/s): the ceiling of a follower without "
+        "eth_getBlockReceipts (ganache 7, Hardhat 2)"
     )
     print(
         f"scrape with hanging endpoints: ours p50 {hang['ours']['p50_ms']:.2f} ms "

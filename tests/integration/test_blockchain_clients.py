@@ -7,19 +7,13 @@ test sent. The exporters run with the default poll interval, as a user would sta
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 import requests
-from eth_typing import HexStr
-from eth_utils.abi import event_abi_to_log_topic
-from hexbytes import HexBytes
-from web3 import Web3
 from web3.contract import Contract
-from web3.types import TxParams, TxReceipt, Wei
 
 from exporters.config import load_config
 from exporters.lint.rules import load_rules
@@ -27,24 +21,27 @@ from exporters.stack.procs import ManagedProcess
 from tests.conftest import REPO, EvmNode
 from tests.helpers import prom_query, wait_for
 from tests.integration.blockchain_support import (
-    FIXED_GAS,
+    EVENTS,
+    OPERATIONS,
+    counted_calls,
+    counted_events,
     deploy_registry,
+    expected_counts,
     get,
-    mining_held,
     need,
     network,
+    receipts_of,
     registry_config,
     scrape,
+    send_round,
     wait_scrape,
     web3,
 )
 
-OTHER = Web3.to_checksum_address("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")  # the second dev account
 # Longer than two default poll intervals (2 s).
 PAUSE_SECONDS = 5.0
 # Longer than a default poll interval, as long as the default request timeout (5 s).
 FREEZE_SECONDS = 5.0
-OPERATIONS = ("submitClaim", "verifyClaim", "transfer", "unknown")
 # Methods some clients lack: what the exporter reports must be what the node answers.
 OPTIONAL_METHODS: dict[str, tuple[Any, ...]] = {
     "txpool_status": (),
@@ -66,45 +63,6 @@ def answers(node: EvmNode, method: str, *params: Any) -> bool:
         node.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=5
     )
     return "error" not in body.json()
-
-
-def send_round(node: EvmNode, w3: Web3, registry: Contract, claims: int) -> list[tuple[str, HexBytes]]:
-    """Calls of every kind, some reverting, and a transfer elsewhere; gas fixed, so nothing is estimated away.
-
-    Sent with the miner held (see mining_held); callers wait for a round's receipts before the next one."""
-    gas: TxParams = FIXED_GAS
-    with mining_held(node):
-        return [
-            ("submitClaim", HexBytes(registry.functions.submitClaim(bytes([claims % 256]) * 32).transact(gas))),
-            ("submitClaim", HexBytes(registry.functions.submitClaim(bytes([claims % 256 + 1]) * 32).transact(gas))),
-            ("verifyClaim", HexBytes(registry.functions.verifyClaim(claims, True).transact(gas))),
-            ("verifyClaim", HexBytes(registry.functions.verifyClaim(10**6, False).transact(gas))),  # no such claim
-            ("transfer", HexBytes(w3.eth.send_transaction({**gas, "to": registry.address, "value": Wei(5)}))),
-            (
-                "unknown",
-                HexBytes(w3.eth.send_transaction({**gas, "to": registry.address, "data": HexStr("0xdeadbeef")})),
-            ),
-            ("elsewhere", HexBytes(w3.eth.send_transaction({**gas, "to": OTHER, "value": Wei(7)}))),
-        ]
-
-
-def receipts_of(w3: Web3, sent: list[tuple[str, HexBytes]]) -> list[tuple[str, TxReceipt]]:
-    return [(op, w3.eth.wait_for_transaction_receipt(h, timeout=30, poll_latency=0.1)) for op, h in sent]
-
-
-def expected_counts(registry: Contract, mined: list[tuple[str, TxReceipt]]) -> tuple[Counter[Any], Counter[str]]:
-    """(operation, status) and event counts as web3 reads them from the receipts."""
-    topics = {HexBytes(event_abi_to_log_topic(e)): e["name"] for e in registry.abi if e["type"] == "event"}
-    calls: Counter[Any] = Counter()
-    events: Counter[str] = Counter()
-    for op, receipt in mined:
-        if receipt["to"] != registry.address:
-            continue
-        calls[(op, "success" if receipt["status"] == 1 else "failed")] += 1
-        for entry in receipt["logs"]:
-            if entry["address"] == registry.address:
-                events[topics[HexBytes(entry["topics"][0])]] += 1
-    return calls, events
 
 
 def followed(text: str) -> float:
@@ -170,17 +128,8 @@ def test_every_call_and_event_is_counted_exactly_polled_over_ws_after_a_pause_an
 
     for name, base in exporters.items():
         text = wait_scrape(base, lambda t: followed(t) >= last, 30, f"the {name} exporter to follow block {last}")
-        got = {
-            (op, status): get(
-                text, "blockchain_transactions_total", chain="dev", contract="registry", operation=op, status=status
-            )
-            for op in OPERATIONS
-            for status in ("success", "failed")
-        }
-        assert got == {key: calls.get(key, 0) for key in got}, name
-        for event in ("ClaimSubmitted", "ClaimVerified", "Deposit"):
-            labels = {"chain": "dev", "contract": "registry", "event": event}
-            assert get(text, "blockchain_contract_events_total", **labels) == events[event], (name, event)
+        assert counted_calls(text) == {key: calls.get(key, 0) for key in counted_calls(text)}, name
+        assert counted_events(text) == {event: events[event] for event in EVENTS}, name
         assert get(text, "blockchain_reorgs_total", chain="dev") == 0, name
 
     # Methods the client lacks are reported as the node answers them, asked and logged once, never errors.
@@ -286,11 +235,8 @@ def test_a_restarted_node_is_followed_afresh_and_a_revert_is_a_reorg(
             f"the {name} exporter to follow the new chain to block {last}",
         )
         # Both chains' calls, each counted once; a new chain is no reorg.
-        for (op, status), n in calls.items():
-            labels = {"chain": "dev", "contract": "registry", "operation": op, "status": status}
-            assert get(text, "blockchain_transactions_total", **labels) == n, (name, op, status)
-        for event, n in events.items():
-            assert get(text, "blockchain_contract_events_total", chain="dev", contract="registry", event=event) == n
+        assert counted_calls(text) == {key: calls.get(key, 0) for key in counted_calls(text)}, name
+        assert counted_events(text) == {event: events[event] for event in EVENTS}, name
         assert get(text, "blockchain_reorgs_total", chain="dev") == 0, name
     log = "".join(p.read_text() for p in tmp_path.glob("blockchain-*.log"))
     assert log.count("chain replaced") == 2, log[-2000:]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,8 +19,13 @@ from tests.contracts.build import compile_source, load_artefact
 from tests.integration.blockchain_support import (
     DEV_ACCOUNT,
     FIXED_GAS,
+    OPERATIONS,
+    OTHER,
     SENDER,
+    counted_calls,
+    counted_events,
     deploy_registry,
+    expected_counts,
     get,
     need,
     network,
@@ -31,8 +35,6 @@ from tests.integration.blockchain_support import (
     web3,
 )
 from tests.integration.rpc_servers import rpc_server
-
-OTHER = Web3.to_checksum_address("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")  # anvil's second account
 
 
 def test_committed_artefact_matches_the_source() -> None:
@@ -97,33 +99,23 @@ def test_transfers_and_calls_counted_by_operation_and_status(
     )
     ops = ["transfer", "transfer", "transfer", *["submitClaim"] * 3, "verifyClaim", "verifyClaim", "unknown"]
     ops.append("verifyClaim")
-    to_contract = [
-        h != receipts[0]["transactionHash"] and r["to"] == registry.address
-        for h, r in zip(hashes, receipts, strict=True)
-    ]
-    expected: dict[tuple[str, str], int] = defaultdict(int)
-    gas: dict[str, list[int]] = defaultdict(list)
-    for op, receipt, watched in zip(ops, receipts, to_contract, strict=True):
-        if watched:
-            expected[(op, "success" if receipt["status"] == 1 else "failed")] += 1
-            gas[op].append(receipt["gasUsed"])
-    assert dict(expected) == {
+    mined = list(zip(ops, receipts, strict=True))
+    calls, events = expected_counts(registry, mined)
+    assert calls == {
         ("transfer", "success"): 1,
         ("submitClaim", "success"): 3,
         ("verifyClaim", "success"): 1,
         ("verifyClaim", "failed"): 2,
         ("unknown", "failed"): 1,
     }
+    assert counted_calls(text) == {key: calls.get(key, 0) for key in counted_calls(text)}
+    assert counted_events(text) == events == {"ClaimSubmitted": 3, "ClaimVerified": 1, "Deposit": 1}
     labels = {"chain": "dev", "contract": "registry"}
-    for op in ("transfer", "submitClaim", "verifyClaim", "unknown"):
-        for status in ("success", "failed"):
-            got = get(text, "blockchain_transactions_total", operation=op, status=status, **labels) or 0
-            assert got == expected.get((op, status), 0), (op, status)
-        assert get(text, "blockchain_gas_used_count", operation=op, **labels) == len(gas[op])
-        assert get(text, "blockchain_gas_used_sum", operation=op, **labels) == sum(gas[op])
+    for op in OPERATIONS:
+        gas = [r["gasUsed"] for o, r in mined if o == op and r["to"] == registry.address]
+        assert get(text, "blockchain_gas_used_count", operation=op, **labels) == len(gas)
+        assert get(text, "blockchain_gas_used_sum", operation=op, **labels) == sum(gas)
     assert get(text, "blockchain_gas_used_bucket", operation="transfer", le="30000.0", **labels) == 1
-    for event, n in (("ClaimSubmitted", 3), ("ClaimVerified", 1), ("Deposit", 1)):
-        assert need(text, "blockchain_contract_events_total", event=event, **labels) == n
     assert need(text, "blockchain_block_transactions_total", chain="dev") - t0 == len(hashes)
     assert get(text, "blockchain_account_nonce", chain="dev", account="dev0") == w3.eth.get_transaction_count(
         DEV_ACCOUNT
