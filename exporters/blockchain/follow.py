@@ -169,12 +169,16 @@ class Follower:
             extra={"chain": self.chain.name, "reason": reason, "old_followed": self.followed, "head": head.number},
         )
         self.restarts += 1
-        with self.store.lock:
-            self.chain.chain_resets += 1
         self.genesis = genesis
         self.ring.clear()
         self._deferred.clear()  # the old chain's blocks: their receipts are gone with it
         self.followed = max(0, head.number - self.max_catchup)
+        with self.store.lock:
+            self.chain.chain_resets += 1
+            # The old chain's height is no block of the new one: "followed up to N" starts again from where
+            # the new chain is followed (a scrape during the catch-up must not see the old height).
+            self.chain.followed_number = self.followed
+            self.chain.progressed_at = time.time()
         await self._follow_to(client, head, after_reorg=True)
 
     async def _follow_to(self, client: RpcClient, head: Block, after_reorg: bool = False) -> None:
