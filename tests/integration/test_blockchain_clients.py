@@ -251,6 +251,9 @@ def test_a_restarted_node_is_followed_afresh_and_a_revert_is_a_reorg(
     )
     assert need(text, "blockchain_reorg_depth_blocks_sum", chain="dev") >= 2
     assert get(text, "blockchain_chain_resets_total", chain="dev") == 1
+    # The blocks reverted and replaced held no transactions: following the new branch counted nothing again.
+    assert counted_calls(text) == {key: calls.get(key, 0) for key in counted_calls(text)}
+    assert counted_events(text) == {event: events[event] for event in EVENTS}
     # Blocks stamped ahead of our clock after a revert (Hardhat does) are skew, never a negative delay.
     for _ in range(5):
         text = scrape(base)
