@@ -1,8 +1,9 @@
-"""Blockchain exporter against local anvil nodes, with the issue's targets, beside a Python peer when available.
+"""Blockchain exporter against local EVM dev nodes, with the issue's targets, beside a Python peer when available.
 
-Every block the bench mines carries 10 transactions: 7 plain transfers and 3 `submitClaim` calls to an
-AlisRegistry contract (exporters/demo/contracts), sent with explicit nonces from anvil's unlocked dev accounts
-into a node started with `--no-mining`, then mined with `evm_mine`. Measured:
+`--client anvil|ganache|hardhat` (default anvil) picks the node; see Node for how each is made to mine by hand
+or once a second. Every block the bench mines carries 10 transactions: 7 plain transfers and 3 `submitClaim`
+calls to an AlisRegistry contract (exporters/demo/contracts), sent with explicit nonces from the node's unlocked
+dev accounts into a node that does not mine on its own, then mined with `evm_mine`. Measured:
 
 1. RPC round trips per new block: deltas of the exporter's own `blockchain_rpc_request_duration_seconds`
    counts (all methods, `batch` included) over deltas of `blockchain_blocks_processed_total`, while one
@@ -10,7 +11,9 @@ into a node started with `--no-mining`, then mined with `evm_mine`. Measured:
    watched contract or with the registry watched. Target <= 2.
 2. Backfill rate: the two poll-only exporters are frozen (SIGSTOP) while 3000 blocks are mined, then
    resumed one at a time (SIGCONT); blocks / seconds until `blockchain_followed_block_number` reaches the
-   head. Target >= 300 blocks/s.
+   block below the head (the head's own receipts ride along with the next tick by design). Target >= 300
+   blocks/s. Beside it, the node alone serving the same blocks as full blocks, receipts and logs in batches
+   of 100: the ceiling of a follower on clients without eth_getBlockReceipts (ganache 7, Hardhat 2).
 3. Head freshness: from just before `evm_mine` to `blockchain_head_block_number` showing the block,
    polling /metrics every millisecond, with `ws_url` and poll only (poll_interval 1s). Target p50 < 250 ms
    (with ws).
@@ -30,7 +33,9 @@ head freshness over ws, scrape latency beside a hanging endpoint, and RSS for 5 
 chain, as its config holds one chain). To prepare it (never into .venv, never committed):
 `git clone https://github.com/smartcontractkit/Blockchain-RPC-Exporter DIR && python3.11 -m venv DIR/venv &&
 DIR/venv/bin/pip install -r DIR/requirements.txt`, then `./scripts/bench blockchain --peer DIR`.
-Runs in about 2.5 minutes, most of it mining the 3000 backfill blocks; results in benchmarks/results/blockchain.json.
+Runs in about 2-2.5 minutes, most of it mining the backfill blocks (3000 on anvil, 1000 on ganache and Hardhat,
+which mine slower); results in benchmarks/results/blockchain.json (anvil) or blockchain-<client>.json.
+The peer and the RSS phase (5 nodes) run with anvil only.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ from tests.contracts.build import ARTEFACT, load_artefact
 CHAIN_ID = 31337
 TXS_PER_BLOCK = 10
 CONTRACT_CALLS_PER_BLOCK = 3
-SUBMIT_CLAIM = Web3.keccak(text="submitClaim(bytes32)")[:4].hex()
+SUBMIT_CLAIM = "0x" + bytes(Web3.keccak(text="submitClaim(bytes32)")[:4]).hex()
 TARGETS = {
     "round_trips_per_block": ("<=", 2.0),
     "backfill_blocks_per_s": (">=", 300.0),
@@ -88,15 +93,53 @@ make_server("127.0.0.1", int(sys.argv[1]), make_wsgi_app()).serve_forever()
 # ------------------------------------------------------------------ nodes and traffic
 
 
-class Node:
-    """One anvil on a free loopback port, mining only when told to."""
+# The dev accounts' mnemonic of anvil and Hardhat; ganache is given it too.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+CLIENTS = ("anvil", "ganache", "hardhat")
 
-    def __init__(self, run: Path, *args: str) -> None:
+
+class Node:
+    """One EVM dev node on a free loopback port: mining only when told to (`evm_mine`, which all three clients
+    have and which fills a block with every pending transaction), or on its own once a second (`interval`).
+
+    The mining-control layer per client:
+    - anvil: `--no-mining`, or `--block-time 1`.
+    - ganache 7: interval mining (`--miner.blockTime`, an hour when mining by hand) with the miner stopped
+      (`miner_stop`) when mining by hand; not instamine, whose eager mode answers eth_sendTransaction only once
+      the transaction is mined.
+    - Hardhat 2: `mining: {auto: false, interval: 0}` in a hardhat.config.js of its own, or an interval of 1000 ms.
+    """
+
+    def __init__(self, run: Path, client: str = "anvil", *, interval: bool = False) -> None:
+        self.client = client
+        self.interval = interval
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
-        argv = [find_tool("anvil"), "--host", "127.0.0.1", "--port", str(self.port), "--silent", *args]
-        self.proc = ManagedProcess(f"anvil-{self.port}", argv, run / f"anvil-{self.port}.log")
+        self.chain_id = 1337 if client == "ganache" else CHAIN_ID
+        cwd = None
+        if client == "anvil":
+            mining = ["--block-time", "1"] if interval else ["--no-mining"]
+            argv = [find_tool("anvil"), "--host", "127.0.0.1", "--port", str(self.port), "--silent", *mining]
+        elif client == "ganache":
+            argv = [
+                find_tool("node"), find_tool("ganache"), "--server.host", "127.0.0.1", "--server.port", str(self.port),
+                "--chain.chainId", str(self.chain_id), "--miner.blockTime", "1" if interval else "3600",
+                "--wallet.mnemonic", DEV_MNEMONIC, "--logging.quiet",
+            ]  # fmt: skip
+        elif client == "hardhat":
+            script = find_tool("hardhat")
+            cwd = run / f"hardhat-{self.port}"
+            cwd.mkdir()
+            network = {"chainId": self.chain_id, "mining": {"auto": False, "interval": 1000 if interval else 0}}
+            (cwd / "hardhat.config.js").write_text(
+                f"module.exports = {{ networks: {{ hardhat: {json.dumps(network)} }} }};\n"
+            )
+            (cwd / "node_modules").symlink_to(Path(script).parents[3])
+            argv = [find_tool("node"), script, "node", "--hostname", "127.0.0.1", "--port", str(self.port)]
+        else:
+            raise ValueError(f"unknown client {client!r}: one of {', '.join(CLIENTS)}")
+        self.proc = ManagedProcess(f"{client}-{self.port}", argv, run / f"{client}-{self.port}.log", cwd=cwd)
         self.session = requests.Session()
         self.accounts: list[str] = []
         self.nonces: dict[str, int] = {}
@@ -105,15 +148,17 @@ class Node:
 
     def start(self) -> Node:
         self.proc.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 40
         while True:
             try:
                 self.rpc("eth_chainId")
                 break
             except requests.RequestException:
                 if not self.proc.running() or time.monotonic() > deadline:
-                    raise RuntimeError(f"anvil did not start:\n{self.proc.log_tail()}") from None
+                    raise RuntimeError(f"{self.client} did not start:\n{self.proc.log_tail()}") from None
                 time.sleep(0.05)
+        if self.client == "ganache" and not self.interval:
+            self.rpc("miner_stop")
         self.accounts = self.rpc("eth_accounts")[:TXS_PER_BLOCK]
         self.nonces = {a: int(self.rpc("eth_getTransactionCount", a, "pending"), 16) for a in self.accounts}
         self.head = int(self.rpc("eth_blockNumber"), 16)
@@ -138,7 +183,9 @@ class Node:
 
     def deploy_registry(self) -> str:
         art = load_artefact()
-        tx_hash = self.rpc("eth_sendTransaction", self._send(self.accounts[0], {"data": art["bytecode"]}))
+        # Gas given: ganache does not estimate, its default of 90000 is too little for a deployment.
+        deploy = {"data": art["bytecode"], "gas": hex(3_000_000)}
+        tx_hash = self.rpc("eth_sendTransaction", self._send(self.accounts[0], deploy))
         self.mine()
         receipt = self.rpc("eth_getTransactionReceipt", tx_hash)
         if receipt is None or int(receipt["status"], 16) != 1:
@@ -218,7 +265,7 @@ def network(name: str, node: Node | None, *, ws: bool, contract: bool, **extra: 
         endpoint["ws_url"] = node.ws_url
     net: dict[str, Any] = {
         "name": name,
-        "chain_id": CHAIN_ID,
+        "chain_id": node.chain_id if node else CHAIN_ID,
         "endpoints": [endpoint, *extra.pop("more_endpoints", [])],
         "poll_interval": "1s",
         "request_timeout": "2s",
@@ -379,9 +426,9 @@ def wait_visible(head: Callable[[], int], number: int, t0: float, timeout: float
     return None
 
 
-def traffic_phase(run: Path, stack: ExitStack, blocks: int, peer_dir: Path | None) -> dict[str, Any]:
+def traffic_phase(run: Path, stack: ExitStack, client: str, blocks: int, peer_dir: Path | None) -> dict[str, Any]:
     """Round trips per block (4 configurations) and head freshness, from the same mined blocks."""
-    node = Node(run, "--no-mining").start()
+    node = Node(run, client).start()
     stack.callback(node.stop)
     node.deploy_registry()
     configs = {
@@ -453,9 +500,9 @@ def traffic_phase(run: Path, stack: ExitStack, blocks: int, peer_dir: Path | Non
     return {"round_trips": round_trips, "freshness": freshness}
 
 
-def backfill_phase(run: Path, stack: ExitStack, blocks: int) -> dict[str, Any]:
+def backfill_phase(run: Path, stack: ExitStack, client: str, blocks: int) -> dict[str, Any]:
     """Freeze two poll-only followers, mine `blocks` blocks of traffic, resume each and time the catch-up."""
-    node = Node(run, "--no-mining").start()
+    node = Node(run, client).start()
     stack.callback(node.stop)
     node.deploy_registry()
     ours = {
@@ -478,31 +525,60 @@ def backfill_phase(run: Path, stack: ExitStack, blocks: int) -> dict[str, Any]:
         node.mine_block_with_traffic()
     made = time.perf_counter() - made
     out: dict[str, Any] = {"blocks": blocks, "mining_s": made}
+    # Caught up when everything below the head is followed: with a contract watched, the head's own receipts
+    # ride along with the next tick by design (up to a poll interval later), which is no backfill speed.
+    below_head = node.head - 1
     for k, e in ours.items():
         base = frozen[k]
         t0 = time.perf_counter()
         os.kill(e.proc.pid, signal.SIGCONT)
-        deadline = t0 + 60
+        deadline = t0 + 120
         snap = base
         while time.perf_counter() < deadline:
             snap = e.snapshot()
-            if snap["followed"] >= node.head:
+            if snap["followed"] >= below_head:
                 break
             time.sleep(0.02)
         dt = time.perf_counter() - t0
-        caught = snap["followed"] >= node.head
+        caught = snap["followed"] >= below_head
         processed = snap["blocks"] - base["blocks"]
         out[k] = {
             "seconds": dt,
             "blocks_processed": processed,
             "blocks_skipped": snap["skipped"] - base["skipped"],
-            "blocks_per_s": (node.head - base["followed"]) / dt if caught else float("nan"),
+            "blocks_per_s": (below_head - base["followed"]) / dt if caught else float("nan"),
             "round_trips": snap["round_trips"] - base["round_trips"],
             "caught_up": caught,
         }
         e.proc.stop()
+    out["node_floor"] = node_floor(node, int(frozen["contract watched"]["followed"]) + 1, node.head)
     node.stop()
     return out
+
+
+def node_floor(node: Node, first: int, last: int) -> dict[str, float]:
+    """How fast the node alone serves what a follower watching the registry needs, without any exporter: batches
+    of 100 full blocks, then one batch of the registry calls' receipts and the blocks' logs, one after the other.
+    Clients without eth_getBlockReceipts (ganache 7, Hardhat 2) are read this way: no follower of theirs can
+    catch up faster (anvil's eth_getBlockReceipts is cheaper)."""
+    t0 = time.perf_counter()
+    for start in range(first, last + 1, 100):
+        numbers = range(start, min(last, start + 99) + 1)
+        batch = [
+            {"jsonrpc": "2.0", "id": i, "method": "eth_getBlockByNumber", "params": [hex(n), True]}
+            for i, n in enumerate(numbers)
+        ]
+        blocks = [a["result"] for a in node.session.post(node.url, json=batch, timeout=60).json()]
+        calls = []
+        for b in blocks:
+            for tx in b["transactions"]:
+                if (tx.get("to") or "").lower() == (node.registry or "").lower():
+                    calls.append(("eth_getTransactionReceipt", [tx["hash"]]))
+            calls.append(("eth_getLogs", [{"blockHash": b["hash"], "address": [node.registry]}]))
+        batch = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+        node.session.post(node.url, json=batch, timeout=60).json()
+    seconds = time.perf_counter() - t0
+    return {"blocks": last - first + 1, "seconds": seconds, "blocks_per_s": (last - first + 1) / seconds}
 
 
 def _cont(pid: int) -> None:
@@ -529,11 +605,11 @@ def prometheus_scrape_ms(stack: ExitStack, run: Path, base: str, seconds: float)
 
 
 def hang_phase(
-    run: Path, stack: ExitStack, scrapes: int, peer_dir: Path | None, prometheus_seconds: float = 30.0
+    run: Path, stack: ExitStack, client: str, scrapes: int, peer_dir: Path | None, prometheus_seconds: float = 30.0
 ) -> dict[str, Any]:
     """Scrape latency while one endpoint of a chain and the only endpoint of another chain hang: from a Python
     client (requests, keep-alive, Prometheus' headers), then as Prometheus measures it scraping every 50 ms."""
-    node = Node(run, "--block-time", "1").start()
+    node = Node(run, client, interval=True).start()
     stack.callback(node.stop)
     port = stack.enter_context(hanging_server())
     hang_http, hang_ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
@@ -592,7 +668,7 @@ def rss_phase(run: Path, stack: ExitStack, seconds: float, peer_dir: Path | None
     """RSS of one exporter following 5 chains (5 anvils) with traffic, sampled every 0.5 s."""
     nodes = []
     for _ in range(5):
-        n = Node(run, "--no-mining").start()
+        n = Node(run).start()
         stack.callback(n.stop)
         n.deploy_registry()
         nodes.append(n)
@@ -648,7 +724,10 @@ def verdict(key: str, value: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=20, help="blocks mined for round trips and freshness")
-    parser.add_argument("--backfill-blocks", type=int, default=3000)
+    parser.add_argument("--client", choices=CLIENTS, default="anvil", help="the EVM dev node to follow")
+    parser.add_argument(
+        "--backfill-blocks", type=int, help="default 3000 on anvil, 1000 on ganache and Hardhat (slower to mine)"
+    )
     parser.add_argument("--scrapes", type=int, default=300)
     parser.add_argument("--rss-seconds", type=float, default=8.0)
     parser.add_argument(
@@ -658,9 +737,14 @@ def main() -> int:
         help="checkout of smartcontractkit/Blockchain-RPC-Exporter with its requirements in DIR/venv",
     )
     args = parser.parse_args()
+    client: str = args.client
+    backfill_blocks: int = args.backfill_blocks or (3000 if client == "anvil" else 1000)
     peer_dir: Path | None = args.peer
-    notes: list[str] = []
-    if peer_dir is not None and not (peer_dir / "venv/bin/python").exists():
+    notes: list[str] = [f"client: {client}"]
+    if client != "anvil":
+        notes.append("the peer and the 5-chain RSS phase run with --client anvil only")
+        peer_dir = None
+    elif peer_dir is not None and not (peer_dir / "venv/bin/python").exists():
         notes.append(f"peer not run: {peer_dir}/venv/bin/python missing")
         peer_dir = None
     elif peer_dir is None:
@@ -670,10 +754,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         run = Path(tmp)
         try:
-            traffic = traffic_phase(run, stack, args.blocks, peer_dir)
-            backfill = backfill_phase(run, stack, args.backfill_blocks)
-            hang = hang_phase(run, stack, args.scrapes, peer_dir)
-            rss = rss_phase(run, stack, args.rss_seconds, peer_dir)
+            traffic = traffic_phase(run, stack, client, args.blocks, peer_dir)
+            backfill = backfill_phase(run, stack, client, backfill_blocks)
+            hang = hang_phase(run, stack, client, args.scrapes, peer_dir)
+            rss = rss_phase(run, stack, args.rss_seconds, peer_dir) if client == "anvil" else None
         except Exception:
             for log in sorted(run.glob("*.log")):
                 print(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}", file=sys.stderr)
@@ -697,8 +781,10 @@ def main() -> int:
     for k, v in traffic["round_trips"].items():
         row(f"RPC round trips per block ({k})", "round_trips_per_block", v["per_block"])
     for k, v in backfill.items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and k != "node_floor":
             row(f"backfill blocks/s ({k})", "backfill_blocks_per_s", v["blocks_per_s"], unit="blocks/s")
+    floor = backfill["node_floor"]
+    row("node alone, full blocks + receipts + logs", None, floor["blocks_per_s"], unit="blocks/s")
     peer_fresh = traffic["freshness"].get("peer (ws)", {}).get("p50_ms")
     row("head freshness p50 (ws)", "freshness_ws_p50_ms", traffic["freshness"]["ws"]["p50_ms"], peer_fresh, "ms")
     row("head freshness p50 (poll 1s)", None, traffic["freshness"]["poll"]["p50_ms"], unit="ms")
@@ -708,7 +794,8 @@ def main() -> int:
     prom_p99 = hang["prometheus"]["p99_ms"]
     row("scrape p99, endpoint hanging (Prometheus)", "scrape_p99_ms_endpoint_hanging", prom_p99, unit="ms")
     row("scrape p99, endpoint hanging (Python client)", None, hang["ours"]["p99_ms"], peer_hang, "ms")
-    row("RSS, 5 chains", "rss_mb_5_chains", rss["ours_mb"], rss.get("peer_mb_5_processes"), "MB")
+    if rss is not None:
+        row("RSS, 5 chains", "rss_mb_5_chains", rss["ours_mb"], rss.get("peer_mb_5_processes"), "MB")
 
     print(f"{'measure':<48}{'ours':>10}{'target':>10}{'':>8}{'peer':>10}{'ours/peer':>11}")
     for r in rows:
@@ -724,11 +811,16 @@ def main() -> int:
     for k, v in traffic["round_trips"].items():
         print(f"round trips {k:<14} {v['round_trips']:.0f} over {v['blocks']:.0f} blocks")
     for k, v in backfill.items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and k != "node_floor":
             print(
                 f"backfill {k:<17} {v['seconds']:.2f} s, {v['blocks_processed']:.0f} processed, "
                 f"{v['blocks_skipped']:.0f} skipped, {v['round_trips']:.0f} round trips"
             )
+    print(
+        f"the node alone: {floor['blocks']} blocks as full blocks, registry receipts and logs in batches of 100, "
+        f"{floor['seconds']:.2f} s ({floor['blocks_per_s']:.0f} blocks/s): the ceiling of a follower without "
+        "eth_getBlockReceipts (ganache 7, Hardhat 2)"
+    )
     print(
         f"scrape with hanging endpoints: ours p50 {hang['ours']['p50_ms']:.2f} ms "
         f"over {hang['ours']['scrapes']} scrapes, "
@@ -741,19 +833,29 @@ def main() -> int:
             f"  peer p50 {hang['peer']['p50_ms']:.0f} ms over {hang['peer']['scrapes']} scrapes "
             "(it queries nodes at scrape time)"
         )
-    if "peer_mb_per_process" in rss:
+    if rss is not None and "peer_mb_per_process" in rss:
         print(f"RSS peer: {rss['peer_mb_per_process']:.1f} MB per process, one process per chain")
     notes.append(
         f"each block: {TXS_PER_BLOCK} transactions ({CONTRACT_CALLS_PER_BLOCK} registry calls); "
         f"backfill of {backfill['blocks']} blocks mined in {backfill['mining_s']:.1f} s"
     )
-    notes.append(f"bench took {time.monotonic() - started:.0f} s")
+    notes.append(f"bench took {time.monotonic() - started:.0f} s; load average at the end {os.getloadavg()[0]:.1f}")
     for note in notes:
         print(note)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "blockchain.json").write_text(
+    name = "blockchain.json" if client == "anvil" else f"blockchain-{client}.json"
+    (RESULTS / name).write_text(
         json.dumps(
-            {"rows": rows, "traffic": traffic, "backfill": backfill, "hang": hang, "rss": rss, "notes": notes}, indent=2
+            {
+                "client": client,
+                "rows": rows,
+                "traffic": traffic,
+                "backfill": backfill,
+                "hang": hang,
+                "rss": rss,
+                "notes": notes,
+            },
+            indent=2,
         )
     )
     return 0

@@ -14,6 +14,13 @@ own: they ride along in the next tick's batch (`batch_with_deferred`), so follow
 round trip per tick however many contracts are watched. Such a block is recorded (all its counters and
 `followed_number` at once) when that tick answers, and blocks after it queue behind it, so "followed
 up to N" always means everything up to N is counted.
+
+Nothing is dropped silently. When a fast path cannot read a block's activity (an entry of the ride-along
+batch refused DEFERRED_ATTEMPTS times, or eth_getBlockReceipts / the batched receipts failing while
+catching up), the slow path reads that block one request at a time: the full block by hash, each watched
+call's receipt and the block's logs, each asked again a bounded number of times. Only when that fails too
+is the block recorded without its activity, counted in blocks_without_activity and logged with its number
+and the cause. An endpoint that stops answering altogether is down, not unreadable: the block waits.
 """
 
 from __future__ import annotations
@@ -40,8 +47,11 @@ CATCHUP_BATCH = 100
 ANCESTOR_BATCH = 32
 # geth >= 1.13, erigon, reth, anvil; not ganache 7 nor Hardhat 2 (they answer each receipt on its own).
 BLOCK_RECEIPTS = "eth_getBlockReceipts"
-# A deferred request whose answer failed is asked again this many times (next ticks), then given up.
+# A deferred request whose answer failed is asked again this many times (next ticks), then read slowly.
 DEFERRED_ATTEMPTS = 3
+# The slow path asks each request on its own this many times, pausing SLOW_PAUSE, then twice that, between.
+SLOW_ATTEMPTS = 3
+SLOW_PAUSE = 0.2
 
 
 # Per block hash: (contract alias, operation, receipt) of each call to a watched contract.
@@ -62,6 +72,8 @@ class Deferred:
     calls: list[Call]
     watched: Watched
     attempts: int = 0
+    slow: bool = False  # the fast path gave up: the follower reads these blocks one request at a time
+    cause: Exception | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +103,6 @@ class Follower:
         self.lock = asyncio.Lock()
         self._deferred: list[Deferred] = []
         self._in_flight: list[Deferred] = []
-        self._activity_failures: tuple[str, int] = ("", 0)  # first block hash of a failing group, failures
         self.restarts = 0  # times another chain was found behind the endpoint and followed afresh
         with store.lock:
             # Every series starts at 0, so that rate() and increase() see the first call of each kind.
@@ -115,6 +126,7 @@ class Follower:
             elif genesis != self.genesis:
                 await self._restart(client, head, genesis, "new genesis")
                 return
+            await self._read_slow_deferred(client)
             if self.followed is None:
                 await self._process(client, [head], defer=True)
                 return
@@ -157,13 +169,16 @@ class Follower:
             extra={"chain": self.chain.name, "reason": reason, "old_followed": self.followed, "head": head.number},
         )
         self.restarts += 1
-        with self.store.lock:
-            self.chain.chain_resets += 1
         self.genesis = genesis
         self.ring.clear()
         self._deferred.clear()  # the old chain's blocks: their receipts are gone with it
-        self._activity_failures = ("", 0)
         self.followed = max(0, head.number - self.max_catchup)
+        with self.store.lock:
+            self.chain.chain_resets += 1
+            # The old chain's height is no block of the new one: "followed up to N" starts again from where
+            # the new chain is followed (a scrape during the catch-up must not see the old height).
+            self.chain.followed_number = self.followed
+            self.chain.progressed_at = time.time()
         await self._follow_to(client, head, after_reorg=True)
 
     async def _follow_to(self, client: RpcClient, head: Block, after_reorg: bool = False) -> None:
@@ -243,32 +258,69 @@ class Follower:
     async def _activity_or_give_up(
         self, client: RpcClient, blocks: Sequence[Block]
     ) -> tuple[Activity, list[ContractEvent]]:
-        """The blocks' contract activity. A failure is raised (the next tick tries again) until the same
-        blocks failed DEFERRED_ATTEMPTS times; then each block is asked alone and one that still fails
-        is recorded without its activity, so an unreadable receipt never stops following."""
-        key = blocks[0].hash
+        """The blocks' contract activity, in one or two round trips. When that fails, each block is asked
+        alone the same way, then one request at a time (the slow path); a block that still fails is recorded
+        without its activity (counted and logged), so an unreadable receipt never stops following."""
         try:
-            found = await self._contract_activity(client, blocks)
-        except (RpcError, ValueError):
-            failures = self._activity_failures[1] + 1 if self._activity_failures[0] == key else 1
-            self._activity_failures = (key, failures)
-            if failures < DEFERRED_ATTEMPTS:
-                raise
-        else:
-            self._activity_failures = ("", 0)
-            return found
-        self._activity_failures = ("", 0)
+            return await self._contract_activity(client, blocks)
+        except (RpcError, ValueError) as exc:
+            if len(blocks) == 1:
+                return await self._slowly_or_without(client, blocks[0], exc)
         activity: Activity = {}
         logs: list[ContractEvent] = []
         for block in blocks:
             try:
                 one, one_logs = await self._contract_activity(client, [block])
             except (RpcError, ValueError) as exc:
-                self._unreadable([block], exc)
-                continue
+                one, one_logs = await self._slowly_or_without(client, block, exc)
             activity.update(one)
             logs.extend(one_logs)
         return activity, logs
+
+    async def _slowly_or_without(
+        self, client: RpcClient, block: Block, cause: Exception
+    ) -> tuple[Activity, list[ContractEvent]]:
+        """The slow path for one block whose fast read failed with `cause`; nothing (counted, logged) when that
+        fails too. A transport failure is raised: the endpoint is down and the block waits for it."""
+        log.info(
+            "reading a block's contract activity one request at a time",
+            extra={"chain": self.chain.name, "block": block.number, "err": str(cause)[:200]},
+        )
+        try:
+            return await self._activity_slowly(client, block)
+        except (RpcError, ValueError) as exc:
+            self._unreadable([block], exc)
+            return {}, []
+
+    async def _activity_slowly(self, client: RpcClient, block: Block) -> tuple[Activity, list[ContractEvent]]:
+        """One block's activity one request at a time: its full form by hash (when not at hand), then each
+        watched call's receipt and the block's logs."""
+        if block.txs is None:
+            raw = await self._ask(client, Call("eth_getBlockByHash", (block.hash, True)))
+            if not isinstance(raw, dict):
+                raise ValueError(f"eth_getBlockByHash answered no block for {block.number}")
+            block = parse_block(raw)
+        calls, watched = self._activity_request([block])
+        replies = [Reply(result=await self._ask(client, call)) for call in calls]
+        return self._activity_result(watched, replies)
+
+    @staticmethod
+    async def _ask(client: RpcClient, call: Call) -> Any:
+        """One request in a round trip of its own, asked again while the node answers an error or null
+        (a receipt not indexed yet), SLOW_ATTEMPTS times in all with growing pauses."""
+        failure: Exception = ValueError(f"{call.method} answered null")
+        for attempt in range(SLOW_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(SLOW_PAUSE * 2 ** (attempt - 1))
+            try:
+                result = await client.call(call.method, *call.params, label=call.label)
+            except RpcError as exc:
+                failure = exc
+                continue
+            if result is not None:
+                return result
+            failure = ValueError(f"{call.method} answered null")
+        raise failure
 
     def _count_events(self, logs: list[ContractEvent]) -> None:
         for key in logs:
@@ -278,7 +330,7 @@ class Follower:
         with self.store.lock:
             self.chain.blocks_without_activity += len(blocks)
         log.warning(
-            "contract activity of a block could not be read, recorded without it",
+            "contract activity of a block could not be read, not even one request at a time; recorded without it",
             extra={"chain": self.chain.name, "blocks": [b.number for b in blocks], "err": str(exc)[:200]},
         )
 
@@ -288,7 +340,9 @@ class Follower:
         """`calls` and the waiting requests in one round trip; records what the waiting ones brought
         back and returns the answers to `calls`. The waiting requests are in flight meanwhile, so two
         endpoints' ticks never both carry (and count) them; a failed round trip keeps them, in order."""
-        taken, self._deferred = self._deferred, []
+        # Up to the first one left to the slow path: the blocks behind it wait for it, in order.
+        ready = next((i for i, d in enumerate(self._deferred) if d.slow), len(self._deferred))
+        taken, self._deferred = self._deferred[:ready], self._deferred[ready:]
         self._in_flight.extend(taken)
         try:
             replies = await client.batch([*calls, *(c for d in taken for c in d.calls)])
@@ -302,7 +356,7 @@ class Follower:
 
     def _complete(self, deferred: list[Deferred], replies: Sequence[Reply]) -> None:
         """Record the blocks with what the tick brought back, in order. A request whose answer failed
-        is asked again with the next tick (and the blocks behind it wait), then given up."""
+        is asked again with the next tick (and the blocks behind it wait), then left to the slow path."""
         offset = 0
         for i, item in enumerate(deferred):
             answers = replies[offset : offset + len(item.calls)]
@@ -311,22 +365,40 @@ class Follower:
                 activity, logs = self._activity_result(item.watched, answers)
             except (RpcError, ValueError) as exc:
                 item.attempts += 1
-                if item.attempts < DEFERRED_ATTEMPTS:
-                    self._deferred[:0] = deferred[i:]
-                    return
-                self._unreadable(item.blocks, exc)
-                activity, logs = {}, []
+                if item.attempts >= DEFERRED_ATTEMPTS:
+                    item.slow = True
+                    item.cause = exc
+                self._deferred[:0] = deferred[i:]
+                return
             with self.store.lock:
                 for block in item.blocks:
                     self._record(block, activity.get(block.hash, []))
                 self._count_events(logs)
 
     async def _flush(self, client: RpcClient) -> None:
-        """Ask for the waiting requests now, in a round trip of their own."""
-        for _ in range(DEFERRED_ATTEMPTS):
+        """Ask for the waiting requests now, in a round trip of their own; what keeps failing is read slowly.
+        Bounded: each round trip records requests or brings the first failing one closer to the slow path."""
+        for _ in range((DEFERRED_ATTEMPTS + 1) * len(self._deferred) + 1):
             if not self._deferred:
                 return
-            await self.batch_with_deferred(client, [])
+            if self._deferred[0].slow:
+                await self._read_slow_deferred(client)
+            else:
+                await self.batch_with_deferred(client, [])
+
+    async def _read_slow_deferred(self, client: RpcClient) -> None:
+        """Record the waiting blocks the ride-along could not read, each read one request at a time and
+        recorded as soon as it is read (an endpoint going down midway leaves only the rest waiting)."""
+        while self._deferred and self._deferred[0].slow:
+            item = self._deferred[0]
+            while item.blocks:
+                block = item.blocks[0]
+                activity, logs = await self._slowly_or_without(client, block, item.cause or ValueError("unread"))
+                item.blocks.pop(0)
+                with self.store.lock:
+                    self._record(block, activity.get(block.hash, []))
+                    self._count_events(logs)
+            self._deferred.pop(0)
 
     @property
     def has_deferred(self) -> bool:

@@ -7,19 +7,13 @@ test sent. The exporters run with the default poll interval, as a user would sta
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 import requests
-from eth_typing import HexStr
-from eth_utils.abi import event_abi_to_log_topic
-from hexbytes import HexBytes
-from web3 import Web3
 from web3.contract import Contract
-from web3.types import TxParams, TxReceipt, Wei
 
 from exporters.config import load_config
 from exporters.lint.rules import load_rules
@@ -27,21 +21,27 @@ from exporters.stack.procs import ManagedProcess
 from tests.conftest import REPO, EvmNode
 from tests.helpers import prom_query, wait_for
 from tests.integration.blockchain_support import (
-    FIXED_GAS,
+    EVENTS,
+    OPERATIONS,
+    counted_calls,
+    counted_events,
     deploy_registry,
+    expected_counts,
     get,
     need,
     network,
+    receipts_of,
     registry_config,
     scrape,
+    send_round,
     wait_scrape,
     web3,
 )
 
-OTHER = Web3.to_checksum_address("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")  # the second dev account
 # Longer than two default poll intervals (2 s).
 PAUSE_SECONDS = 5.0
-OPERATIONS = ("submitClaim", "verifyClaim", "transfer", "unknown")
+# Longer than a default poll interval (2 s), shorter than the default request timeout (5 s): polls hang.
+FREEZE_SECONDS = 4.0
 # Methods some clients lack: what the exporter reports must be what the node answers.
 OPTIONAL_METHODS: dict[str, tuple[Any, ...]] = {
     "txpool_status": (),
@@ -65,44 +65,11 @@ def answers(node: EvmNode, method: str, *params: Any) -> bool:
     return "error" not in body.json()
 
 
-def send_round(w3: Web3, registry: Contract, claims: int) -> list[tuple[str, HexBytes]]:
-    """Calls of every kind, some reverting, and a transfer elsewhere; gas fixed, so nothing is estimated away."""
-    gas: TxParams = FIXED_GAS
-    return [
-        ("submitClaim", HexBytes(registry.functions.submitClaim(bytes([claims % 256]) * 32).transact(gas))),
-        ("submitClaim", HexBytes(registry.functions.submitClaim(bytes([claims % 256 + 1]) * 32).transact(gas))),
-        ("verifyClaim", HexBytes(registry.functions.verifyClaim(claims, True).transact(gas))),
-        ("verifyClaim", HexBytes(registry.functions.verifyClaim(10**6, False).transact(gas))),  # no such claim
-        ("transfer", HexBytes(w3.eth.send_transaction({**gas, "to": registry.address, "value": Wei(5)}))),
-        ("unknown", HexBytes(w3.eth.send_transaction({**gas, "to": registry.address, "data": HexStr("0xdeadbeef")}))),
-        ("elsewhere", HexBytes(w3.eth.send_transaction({**gas, "to": OTHER, "value": Wei(7)}))),
-    ]
-
-
-def receipts_of(w3: Web3, sent: list[tuple[str, HexBytes]]) -> list[tuple[str, TxReceipt]]:
-    return [(op, w3.eth.wait_for_transaction_receipt(h, timeout=90, poll_latency=0.1)) for op, h in sent]
-
-
-def expected_counts(registry: Contract, mined: list[tuple[str, TxReceipt]]) -> tuple[Counter[Any], Counter[str]]:
-    """(operation, status) and event counts as web3 reads them from the receipts."""
-    topics = {HexBytes(event_abi_to_log_topic(e)): e["name"] for e in registry.abi if e["type"] == "event"}
-    calls: Counter[Any] = Counter()
-    events: Counter[str] = Counter()
-    for op, receipt in mined:
-        if receipt["to"] != registry.address:
-            continue
-        calls[(op, "success" if receipt["status"] == 1 else "failed")] += 1
-        for entry in receipt["logs"]:
-            if entry["address"] == registry.address:
-                events[topics[HexBytes(entry["topics"][0])]] += 1
-    return calls, events
-
-
 def followed(text: str) -> float:
     return get(text, "blockchain_followed_block_number", chain="dev") or 0
 
 
-def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_pause(
+def test_every_call_and_event_is_counted_exactly_polled_over_ws_after_a_pause_and_a_frozen_node(
     evm_client: EvmNode,
     start_blockchain_exporter: Callable[..., str],
     start_prometheus: Callable[[dict[str, Any]], str],
@@ -130,17 +97,29 @@ def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_paus
                 labels = {"chain": "dev", "contract": "registry", "operation": op, "status": status}
                 assert get(text, "blockchain_transactions_total", **labels) == 0, (name, op, status)
 
-    mined = receipts_of(w3, send_round(w3, registry, 0))
-    # The paused exporter misses more than two polls of blocks with calls in them, then catches up.
+    mined = receipts_of(w3, send_round(node, w3, registry, 0))
+    # What the exporters say of a healthy node is read before it is frozen: a frozen node's polls do fail.
+    healthy = {name: (scrape(exporters[name]), logs[name].read_text()) for name in ("polled", "ws")}
+    # The paused exporter misses more than two polls of blocks with calls in them, then catches up. Meanwhile
+    # the node is frozen mid-traffic (a round sent, not mined yet) for longer than a poll, then resumed: the
+    # other exporters' polls hang meanwhile, and they go on from where they were.
+    assert node.proc is not None
+    frozen = psutil.Process(node.proc.pid)
     paused.suspend()
     try:
         suspended = time.monotonic()
-        mined += receipts_of(w3, send_round(w3, registry, 2))
-        mined += receipts_of(w3, send_round(w3, registry, 4))
+        mined += receipts_of(w3, send_round(node, w3, registry, 2))
+        sent = send_round(node, w3, registry, 4)
+        frozen.suspend()
+        try:
+            time.sleep(FREEZE_SECONDS)
+        finally:
+            frozen.resume()
+        mined += receipts_of(w3, sent)
         time.sleep(max(0.0, suspended + PAUSE_SECONDS - time.monotonic()))
     finally:
         paused.resume()
-    mined += receipts_of(w3, send_round(w3, registry, 6))
+    mined += receipts_of(w3, send_round(node, w3, registry, 6))
     last = max(r["blockNumber"] for _, r in mined)
     calls, events = expected_counts(registry, mined)
     assert calls[("verifyClaim", "failed")] >= 4 and calls[("transfer", "success")] == 4  # both paths are there
@@ -148,22 +127,13 @@ def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_paus
 
     for name, base in exporters.items():
         text = wait_scrape(base, lambda t: followed(t) >= last, 30, f"the {name} exporter to follow block {last}")
-        got = {
-            (op, status): get(
-                text, "blockchain_transactions_total", chain="dev", contract="registry", operation=op, status=status
-            )
-            for op in OPERATIONS
-            for status in ("success", "failed")
-        }
-        assert got == {key: calls.get(key, 0) for key in got}, name
-        for event in ("ClaimSubmitted", "ClaimVerified", "Deposit"):
-            labels = {"chain": "dev", "contract": "registry", "event": event}
-            assert get(text, "blockchain_contract_events_total", **labels) == events[event], (name, event)
+        assert counted_calls(text) == {key: calls.get(key, 0) for key in counted_calls(text)}, name
+        assert counted_events(text) == {event: events[event] for event in EVENTS}, name
         assert get(text, "blockchain_reorgs_total", chain="dev") == 0, name
 
     # Methods the client lacks are reported as the node answers them, asked and logged once, never errors.
-    for name in ("polled", "ws"):
-        text = scrape(exporters[name])
+    for name in healthy:
+        text, log = healthy[name]
         lacking = 0
         for method, params in OPTIONAL_METHODS.items():
             reported = get(text, "blockchain_rpc_method_supported", chain="dev", endpoint="a", method=method)
@@ -178,7 +148,7 @@ def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_paus
             lacking += 0 if reported else 1
         errors = [line for line in text.splitlines() if line.startswith("blockchain_rpc_errors_total{")]
         assert [line for line in errors if 'code="unsupported"' not in line] == [], name
-        logged = logs[name].read_text().count("method not supported, not asking again")
+        logged = log.count("method not supported, not asking again")
         assert logged == sum(line.startswith("blockchain_rpc_errors_total{") for line in errors) >= lacking, name
         # A dev chain: no minimum of peers (ganache and Hardhat answer 0), a delay never below 0.
         ep = {"chain": "dev", "endpoint": "a"}
@@ -186,7 +156,8 @@ def test_every_call_and_event_is_counted_exactly_polled_over_ws_and_after_a_paus
         assert get(text, "blockchain_peers", **ep) in (None, 0), name
         assert need(text, "blockchain_sync_delay_seconds", **ep) >= 0, name
         assert need(text, "blockchain_head_clock_skew_seconds", **ep) >= 0, name
-        assert get(text, "blockchain_blocks_without_activity_total", chain="dev") == 0, name
+    for name, base in exporters.items():
+        assert get(scrape(base), "blockchain_blocks_without_activity_total", chain="dev") == 0, name
     text = scrape(exporters["paused"])  # it caught up: it asked for block receipts
     supported = get(text, "blockchain_rpc_method_supported", chain="dev", endpoint="a", method="eth_getBlockReceipts")
     assert supported == (1 if answers(node, "eth_getBlockReceipts", "latest") else 0)
@@ -240,7 +211,7 @@ def test_a_restarted_node_is_followed_afresh_and_a_revert_is_a_reorg(
     slow["poll_interval"] = "6s"
     fast = network("dev", node.url, chain_id=node.chain_id, contracts=[registry_config(registry)])
     exporters = {"slow": start_blockchain_exporter([slow]), "fast": start_blockchain_exporter([fast])}
-    mined = receipts_of(w3, send_round(w3, registry, 0))
+    mined = receipts_of(w3, send_round(node, w3, registry, 0))
     last = max(r["blockNumber"] for _, r in mined)
     for name, base in exporters.items():
         wait_scrape(base, lambda t: followed(t) >= last, 30, f"the {name} exporter to follow block {last}")
@@ -251,7 +222,7 @@ def test_a_restarted_node_is_followed_afresh_and_a_revert_is_a_reorg(
     assert w3.eth.block_number < old_head
     again = deploy_registry(w3)
     assert again.address == registry.address  # the same deployer and nonce
-    new_chain = receipts_of(w3, send_round(w3, registry, 0))
+    new_chain = receipts_of(w3, send_round(node, w3, registry, 0))
     mined += new_chain
     last = max(r["blockNumber"] for _, r in new_chain)
     calls, events = expected_counts(registry, mined)
@@ -263,11 +234,8 @@ def test_a_restarted_node_is_followed_afresh_and_a_revert_is_a_reorg(
             f"the {name} exporter to follow the new chain to block {last}",
         )
         # Both chains' calls, each counted once; a new chain is no reorg.
-        for (op, status), n in calls.items():
-            labels = {"chain": "dev", "contract": "registry", "operation": op, "status": status}
-            assert get(text, "blockchain_transactions_total", **labels) == n, (name, op, status)
-        for event, n in events.items():
-            assert get(text, "blockchain_contract_events_total", chain="dev", contract="registry", event=event) == n
+        assert counted_calls(text) == {key: calls.get(key, 0) for key in counted_calls(text)}, name
+        assert counted_events(text) == {event: events[event] for event in EVENTS}, name
         assert get(text, "blockchain_reorgs_total", chain="dev") == 0, name
     log = "".join(p.read_text() for p in tmp_path.glob("blockchain-*.log"))
     assert log.count("chain replaced") == 2, log[-2000:]
@@ -283,6 +251,9 @@ def test_a_restarted_node_is_followed_afresh_and_a_revert_is_a_reorg(
     )
     assert need(text, "blockchain_reorg_depth_blocks_sum", chain="dev") >= 2
     assert get(text, "blockchain_chain_resets_total", chain="dev") == 1
+    # The blocks reverted and replaced held no transactions: following the new branch counted nothing again.
+    assert counted_calls(text) == {key: calls.get(key, 0) for key in counted_calls(text)}
+    assert counted_events(text) == {event: events[event] for event in EVENTS}
     # Blocks stamped ahead of our clock after a revert (Hardhat does) are skew, never a negative delay.
     for _ in range(5):
         text = scrape(base)

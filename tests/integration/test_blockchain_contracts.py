@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,8 +19,13 @@ from tests.contracts.build import compile_source, load_artefact
 from tests.integration.blockchain_support import (
     DEV_ACCOUNT,
     FIXED_GAS,
+    OPERATIONS,
+    OTHER,
     SENDER,
+    counted_calls,
+    counted_events,
     deploy_registry,
+    expected_counts,
     get,
     need,
     network,
@@ -31,8 +35,6 @@ from tests.integration.blockchain_support import (
     web3,
 )
 from tests.integration.rpc_servers import rpc_server
-
-OTHER = Web3.to_checksum_address("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")  # anvil's second account
 
 
 def test_committed_artefact_matches_the_source() -> None:
@@ -97,33 +99,23 @@ def test_transfers_and_calls_counted_by_operation_and_status(
     )
     ops = ["transfer", "transfer", "transfer", *["submitClaim"] * 3, "verifyClaim", "verifyClaim", "unknown"]
     ops.append("verifyClaim")
-    to_contract = [
-        h != receipts[0]["transactionHash"] and r["to"] == registry.address
-        for h, r in zip(hashes, receipts, strict=True)
-    ]
-    expected: dict[tuple[str, str], int] = defaultdict(int)
-    gas: dict[str, list[int]] = defaultdict(list)
-    for op, receipt, watched in zip(ops, receipts, to_contract, strict=True):
-        if watched:
-            expected[(op, "success" if receipt["status"] == 1 else "failed")] += 1
-            gas[op].append(receipt["gasUsed"])
-    assert dict(expected) == {
+    mined = list(zip(ops, receipts, strict=True))
+    calls, events = expected_counts(registry, mined)
+    assert calls == {
         ("transfer", "success"): 1,
         ("submitClaim", "success"): 3,
         ("verifyClaim", "success"): 1,
         ("verifyClaim", "failed"): 2,
         ("unknown", "failed"): 1,
     }
+    assert counted_calls(text) == {key: calls.get(key, 0) for key in counted_calls(text)}
+    assert counted_events(text) == events == {"ClaimSubmitted": 3, "ClaimVerified": 1, "Deposit": 1}
     labels = {"chain": "dev", "contract": "registry"}
-    for op in ("transfer", "submitClaim", "verifyClaim", "unknown"):
-        for status in ("success", "failed"):
-            got = get(text, "blockchain_transactions_total", operation=op, status=status, **labels) or 0
-            assert got == expected.get((op, status), 0), (op, status)
-        assert get(text, "blockchain_gas_used_count", operation=op, **labels) == len(gas[op])
-        assert get(text, "blockchain_gas_used_sum", operation=op, **labels) == sum(gas[op])
+    for op in OPERATIONS:
+        gas = [r["gasUsed"] for o, r in mined if o == op and r["to"] == registry.address]
+        assert get(text, "blockchain_gas_used_count", operation=op, **labels) == len(gas)
+        assert get(text, "blockchain_gas_used_sum", operation=op, **labels) == sum(gas)
     assert get(text, "blockchain_gas_used_bucket", operation="transfer", le="30000.0", **labels) == 1
-    for event, n in (("ClaimSubmitted", 3), ("ClaimVerified", 1), ("Deposit", 1)):
-        assert need(text, "blockchain_contract_events_total", event=event, **labels) == n
     assert need(text, "blockchain_block_transactions_total", chain="dev") - t0 == len(hashes)
     assert get(text, "blockchain_account_nonce", chain="dev", account="dev0") == w3.eth.get_transaction_count(
         DEV_ACCOUNT
@@ -217,28 +209,40 @@ def test_watched_calls_ride_along_with_the_next_tick_and_a_failed_receipt_is_ask
         assert get(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 1
         assert sorted(proxy.failed.values()) == [2]
         assert get(text, "blockchain_blocks_without_activity_total", chain="dev") == 0
-        # Refused for good: after three tries the block is recorded without its activity, and the ones
-        # behind it are not held up.
+        # Refused by three ticks' batches and once more: the slow path asks it on its own again, counted once.
+        proxy.receipt_failures = 4
+        slow = claim(2)
+        text = wait_scrape(
+            base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == slow, 15, "the slow claim"
+        )
+        assert get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels) == 2
+        assert get(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 2
+        # Refused for good: after three tries in batches and three alone, the block is recorded without its
+        # activity, and the ones behind it are not held up.
         proxy.receipt_failures = 1000
-        lost = claim(2)
+        lost = claim(3)
         wait_scrape(
             base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == lost, 15, "the refused claim"
         )
         proxy.receipt_failures = 0
-        last = claim(3)
+        last = claim(4)
         text = wait_scrape(
-            base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == last, 15, "the third claim"
+            base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == last, 15, "the fourth claim"
         )
-        assert get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels) == 2
+        assert get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels) == 3
         assert get(text, "blockchain_blocks_without_activity_total", chain="dev") == 1  # counted, not silent
-        assert sorted(proxy.failed.values()) == [2, 3]  # the refused one was asked exactly three times
+        assert sorted(proxy.failed.values()) == [2, 4, 6]  # the refused one: three times in batches, three alone
         method_sets = list(proxy.method_sets)
     log = next(tmp_path.glob("blockchain-*.log")).read_text()
-    assert "contract activity of a block could not be read" in log
-    # No round trip of its own for receipts or logs: every request asking for them is a tick's batch.
+    assert f"reading a block's contract activity one request at a time\" chain=dev block={slow} " in log
+    assert f'could not be read, not even one request at a time; recorded without it" chain=dev blocks=[{lost}]' in log
+    # Receipts and logs ride along in the ticks' batches; only the slow path asks them alone.
     with_receipts = [m for m in method_sets if "eth_getTransactionReceipt" in m or "eth_getLogs" in m]
-    assert len(with_receipts) >= 5  # 3 blocks, 2 + 3 + 1 tries
-    assert all("eth_getBlockByNumber" in m and "eth_syncing" in m for m in with_receipts), with_receipts
+    batched = [m for m in with_receipts if len(m) > 1]
+    assert len(batched) >= 6  # 4 blocks: 2 + 3 + 3 + 1 tries
+    assert all("eth_getBlockByNumber" in m and "eth_syncing" in m for m in batched), batched
+    alone = [m for m in with_receipts if len(m) == 1]
+    assert alone.count(frozenset({"eth_getTransactionReceipt"})) == 2 + 3, alone
 
 
 def test_a_waiting_block_is_recorded_before_a_catch_up_behind_it(
@@ -272,7 +276,7 @@ def test_a_waiting_block_is_recorded_before_a_catch_up_behind_it(
     assert "eth_syncing" in receipt_requests[0] and "eth_syncing" not in receipt_requests[1]
 
 
-def test_catching_up_over_a_block_whose_receipts_never_come(
+def test_catching_up_over_a_block_whose_receipts_are_refused_reads_it_one_request_at_a_time(
     start_anvil: Callable[..., Anvil], start_blockchain_exporter: Callable[..., str], procs: list, tmp_path: Path
 ) -> None:
     labels = {"chain": "dev", "contract": "registry"}
@@ -286,7 +290,7 @@ def test_catching_up_over_a_block_whose_receipts_never_come(
             txs = [registry.functions.submitClaim(bytes([20 + i]) * 32).transact(sender) for i in range(3)]
             receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=20, poll_latency=0.1) for h in txs]
             anvil.rpc("anvil_mine", "0x2")
-            # The middle claim's block never gets its receipts from this node.
+            # The middle claim's block never gets its receipts from this node's fast path.
             proxy.refused = {("eth_getBlockReceipts", receipts[1]["blockHash"].to_0x_hex())}
         finally:
             exporter.resume()
@@ -294,14 +298,16 @@ def test_catching_up_over_a_block_whose_receipts_never_come(
         text = wait_scrape(
             base, lambda t: get(t, "blockchain_followed_block_number", chain="dev") == last, 20, "following past it"
         )
+    # Every claim counted once: the refused block's by its receipts asked one at a time.
     counted = get(text, "blockchain_transactions_total", operation="submitClaim", status="success", **labels)
-    assert counted == 2  # the other two claims, each once
-    assert need(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 2
-    # The block itself is still counted as processed, with its transaction.
+    assert counted == 3
+    assert need(text, "blockchain_contract_events_total", event="ClaimSubmitted", **labels) == 3
+    assert get(text, "blockchain_blocks_without_activity_total", chain="dev") == 0
     processed = need(text, "blockchain_blocks_processed_total", chain="dev") - need(
         before, "blockchain_blocks_processed_total", chain="dev"
     )
     assert processed == last - head
     log = next(tmp_path.glob("blockchain-*.log")).read_text()
-    assert "contract activity of a block could not be read" in log
-    assert f"[{receipts[1]['blockNumber']}]" in log
+    block = receipts[1]["blockNumber"]
+    assert f"reading a block's contract activity one request at a time\" chain=dev block={block} " in log
+    assert "could not be read" not in log

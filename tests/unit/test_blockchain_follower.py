@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from exporters.blockchain import follow
 from exporters.config.blockchain import REORG_DEPTH_BUCKETS
 from exporters.core.metrics import Histogram
 from tests.unit.fake_chain import SERVER_ERROR, UNSUPPORTED_DIALECTS, FakeChain, FakeNode, PolledNetwork
@@ -190,6 +191,70 @@ def test_a_receipt_refused_twice_is_counted_once_and_later_blocks_wait_for_it(tm
             assert chain.asked("eth_getTransactionReceipt") == 3
             assert net.error_count("eth_getTransactionReceipt", str(SERVER_ERROR)) == 2
             assert net.round_trips == 2 + 5
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("refusals", [4, 1000], ids=["read-slowly", "unreadable"])
+def test_a_receipt_the_ride_along_cannot_read_is_read_one_request_at_a_time_or_counted_unreadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, refusals: int
+) -> None:
+    monkeypatch.setattr(follow, "SLOW_PAUSE", 0.0)
+
+    async def scenario() -> None:
+        chain = FakeChain(head=10)
+        async with PolledNetwork(FakeNode(chain), tmp_path, watch_registry=True) as net:
+            await net.step()
+            call = chain.call("register")
+            chain.mine(call)
+            chain.refusals[("eth_getTransactionReceipt", call.hash)] = refusals
+            await net.step(3)  # seen, then refused in two ticks' batches
+            chain.grow(1, transfers=1)
+            assert (net.state.followed_number, net.state.blocks_processed) == (10, 1)
+            # Refused a third time: the same tick reads it slowly (the receipt on its own, up to three times)
+            # and goes on to block 12.
+            await net.step()
+            assert (net.state.followed_number, net.state.blocks_processed, net.state.block_transactions) == (12, 3, 2)
+            read = refusals < follow.DEFERRED_ATTEMPTS + follow.SLOW_ATTEMPTS
+            assert net.state.transactions[("registry", "register", "success")] == int(read)
+            assert net.state.events[("registry", "Registered")] == int(read)
+            assert net.state.blocks_without_activity == int(not read)
+            assert chain.asked("eth_getTransactionReceipt") == (5 if read else 6)
+
+    with caplog.at_level("INFO", logger="exporters.blockchain.follow"):
+        asyncio.run(scenario())
+    slow = [r for r in caplog.records if r.getMessage().startswith("reading a block's contract activity one")]
+    assert [getattr(r, "block", None) for r in slow] == [11]
+    lost = [r for r in caplog.records if r.getMessage().startswith("contract activity of a block could not be read")]
+    assert [getattr(r, "blocks", None) for r in lost] == ([] if refusals == 4 else [[11]])
+
+
+def test_catching_up_over_a_block_whose_receipts_are_refused_reads_it_one_request_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(follow, "SLOW_PAUSE", 0.0)
+
+    async def scenario() -> None:
+        chain = FakeChain(head=10)
+        async with PolledNetwork(FakeNode(chain), tmp_path, watch_registry=True) as net:
+            await net.step()
+            chain.mine(chain.call("register"))
+            refused = chain.mine(chain.call("register"), chain.call("verify"))
+            chain.mine(chain.call("verify", status=0))
+            chain.grow(2, transfers=1)
+            chain.refusals[("eth_getBlockReceipts", refused.hash)] = 1000
+            await net.step(2)  # caught up over 11..14, then the head's receipts ride along
+            assert (net.state.followed_number, net.state.blocks_processed) == (15, 6)
+            assert net.state.transactions[("registry", "register", "success")] == 2
+            assert net.state.transactions[("registry", "verify", "success")] == 1
+            assert net.state.transactions[("registry", "verify", "failed")] == 1
+            assert net.state.events == {("registry", "Registered"): 2, ("registry", "Verified"): 1}
+            assert net.state.blocks_without_activity == 0
+            # The batch failed, so each block was asked alone; the refused one then slowly: by hash, its two
+            # watched receipts and its logs, each in a round trip of its own.
+            slow = {"eth_getBlockByHash", "eth_getTransactionReceipt", "eth_getLogs"}
+            singles = [r[0] for r in chain.requests if len(r) == 1 and r[0] in slow]
+            assert singles == ["eth_getBlockByHash", *["eth_getTransactionReceipt"] * 2, "eth_getLogs"]
 
     asyncio.run(scenario())
 
