@@ -184,7 +184,7 @@ class BusinessExporter(Exporter[BusinessConfig]):
                     f"more than {self.config.limits.events_per_second:g} events per second; retry later",
                     retry_after=EventRateLimit.retry_after(wait),
                 )
-            outcome = await asyncio.wrap_future(self.store.submit(events))
+            outcome = await self.store.submit_async(events)
         except Rejection as rejection:
             return self._reject(rejection)
         return _json(200, {"accepted": outcome.accepted, "duplicates": outcome.duplicates})
