@@ -209,4 +209,4 @@ class BusinessExporter(Exporter[BusinessConfig]):
 
 
 def _json(status: int, body: Any) -> web.Response:
-    return web.json_response(body, status=status)
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")

@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,10 +24,8 @@ import requests
 
 from exporters.stack.procs import ManagedProcess
 from tests.business_util import TOKEN, Business, start_business
-from tests.helpers import value
-from tests.integration.test_tls_auth import tls_files, web_config
-
-__all__ = ["tls_files"]  # a fixture, used by name
+from tests.helpers import samples, value
+from tests.integration.test_tls_auth import make_tls_files, web_config
 
 PASSWORD = "correct horse"
 BOMB_MIB = 256  # spaces inside; about 260 KB gzipped
@@ -44,21 +42,38 @@ PER_CLIENT = 150
 HTTP_LIMITS = {"max_connections": 200, "max_connections_per_client": PER_CLIENT, "header_timeout": "2s"}
 
 
-@pytest.fixture
-def secured(tmp_path: Path, procs: list[ManagedProcess], tls_files: tuple[Path, Path]) -> tuple[Business, str]:
-    cert, key = tls_files
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory, tls: tuple[Path, Path]) -> Iterator[tuple[Business, str]]:
+    """One exporter with TLS and basic auth for the tests of this module (each asserts on what it
+    did itself: counters as differences, connections of its own)."""
+    tmp_path = tmp_path_factory.mktemp("secured")
+    cert, key = tls
     web = web_config(tmp_path, cert, key, PASSWORD)
     exporters = {"business": {"listen_address": "127.0.0.1:9812", "http": HTTP_LIMITS}}
-    biz = start_business(
-        tmp_path,
-        procs,
-        extra=["--web.config.file", str(web)],
-        scheme="https",
-        verify=str(cert),
-        auth=("prometheus", PASSWORD),
-        config={"exporters": exporters},
-    )
-    return biz, str(cert)
+    started: list[ManagedProcess] = []
+    try:
+        biz = start_business(
+            tmp_path,
+            started,
+            extra=["--web.config.file", str(web)],
+            scheme="https",
+            verify=str(cert),
+            auth=("prometheus", PASSWORD),
+            config={"exporters": exporters},
+        )
+        yield biz, str(cert)
+    finally:
+        for p in started:
+            p.stop()
+
+
+def scrape(biz: Business, cert: str) -> str:
+    return requests.get(f"{biz.url}/metrics", auth=("prometheus", PASSWORD), verify=cert, timeout=5).text
 
 
 def cpu_seconds(pid: int) -> float:
@@ -75,6 +90,7 @@ def test_basic_auth_guards_scrapes_and_the_bearer_token_guards_ingest(secured: t
     basic = ("prometheus", PASSWORD)
     bearer = {"Authorization": f"Bearer {TOKEN}"}
     events = f"{biz.url}/api/v1/events"
+    before = scrape(biz, cert)
     assert requests.post(events, json=claim(), headers=bearer, verify=cert, timeout=5).json() == {
         "accepted": 1,
         "duplicates": 0,
@@ -98,11 +114,16 @@ def test_basic_auth_guards_scrapes_and_the_bearer_token_guards_ingest(secured: t
     for path in ("/metrics", "/", "/-/ready", "/api/v1/../metrics"):
         assert requests.get(f"{biz.url}{path}", verify=cert, timeout=5).status_code == 401, path
         assert requests.get(f"{biz.url}{path}", headers=bearer, verify=cert, timeout=5).status_code == 401, path
-    scrape = requests.get(f"{biz.url}/metrics", auth=basic, verify=cert, timeout=5)
-    assert scrape.status_code == 200
-    assert value(scrape.text, "business_claims_total", type="land", status="submitted") == 1
-    assert value(scrape.text, "business_events_rejected_total", reason="unauthorized") == 2 + 3
-    assert value(scrape.text, "business_events_rejected_total", reason="method_not_allowed") == 1
+    answer = requests.get(f"{biz.url}/metrics", auth=basic, verify=cert, timeout=5)
+    assert answer.status_code == 200
+    after = answer.text
+
+    def added(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - (value(before, name, **labels) if f"{name}{{" in before else 0.0)
+
+    assert added("business_claims_total", type="land", status="submitted") == 1
+    assert added("business_events_rejected_total", reason="unauthorized") == 2 + 3
+    assert added("business_events_rejected_total", reason="method_not_allowed") == 1
     # The API's description is public: it documents the API and holds no data.
     assert requests.get(f"{biz.url}/api/v1/openapi.json", verify=cert, timeout=5).json()["openapi"] == "3.1.0"
 
@@ -120,6 +141,9 @@ def test_gzip_bombs_with_and_without_credentials_leave_scrapes_and_cpu_alone(
         (f"{biz.url}/metrics", gz, basic, 405),  # and authenticated (POST is not a scrape)
     ]
     assert requests.get(f"{biz.url}/metrics", auth=basic, verify=cert, timeout=5).ok  # the scraper's login is cached
+    too_large_before = samples(scrape(biz, cert)).get(
+        ("business_events_rejected_total", (("reason", "body_too_large"),)), 0
+    )
     statuses: list[int] = []
     stop = threading.Event()
 
@@ -157,8 +181,8 @@ def test_gzip_bombs_with_and_without_credentials_leave_scrapes_and_cpu_alone(
     # Inflating one bomb costs about 0.6 s of CPU; reading it raw costs a few ms.
     assert used < 0.1 * bombs + 1.0, f"{used:.2f}s CPU for {bombs} bombs"
     print(f"{bombs} bombs, {used:.2f}s exporter CPU, {len(scrapes)} scrapes all 200")
-    metrics = requests.get(f"{biz.url}/metrics", auth=basic, verify=cert, timeout=5).text
-    assert value(metrics, "business_events_rejected_total", reason="body_too_large") == statuses.count(413)
+    too_large = value(scrape(biz, cert), "business_events_rejected_total", reason="body_too_large")
+    assert too_large - too_large_before == statuses.count(413)
 
 
 def test_wrong_password_flood_is_throttled_and_cannot_hold_an_authorized_scrape(
@@ -366,9 +390,9 @@ def test_idle_and_slow_connections_are_capped_timed_out_and_give_memory_back(sec
 
 
 def test_gzip_bombs_at_the_system_exporter_leave_its_scrapes_alone(
-    tmp_path: Path, tls_files: tuple[Path, Path], start_system_exporter: Callable[..., str], bomb: bytes
+    tmp_path: Path, tls: tuple[Path, Path], start_system_exporter: Callable[..., str], bomb: bytes
 ) -> None:
-    cert, key = tls_files
+    cert, key = tls
     web = web_config(tmp_path, cert, key, PASSWORD)
     basic = ("prometheus", PASSWORD)
     base = start_system_exporter("--web.config.file", str(web), scheme="https", verify=str(cert), auth=basic)
