@@ -12,8 +12,8 @@ ours and pushgateway take turns, so that load from elsewhere on the machine fall
 
 Reported per phase: requests/s, events (or samples)/s, ACK latency p50/p99/max, server CPU
 seconds per 1000 events, and the ratios ours / pushgateway, over the whole phase and per round.
-Targets (issue 16): batches of 100 at >= 1.5x pushgateway's events/s with p99 <= 0.7x its p99. Target (issue 4): batches of 100
-from 8 clients at >= 50,000 events/s with ACK p99 < 50 ms. At the end /metrics must count
+Targets: batches of 100 at >= 1.5x pushgateway's events/s with p99 <= 0.7x its p99 (issue 16);
+from 8 clients at >= 50,000 events/s with ACK p99 < 50 ms (issue 4). At the end /metrics must count
 exactly the acknowledged events. Then, beside the ingest phases: scrape latency (fresh
 connections from another loopback address) and RSS before, with 2,000 idle connections held
 open, and after they closed; and the store's RSS per remembered id and its open (restart)

@@ -18,6 +18,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -101,13 +102,14 @@ def test_basic_auth_guards_scrapes_and_the_bearer_token_guards_ingest(secured: t
         assert r.status_code == 401 and r.json()["error"] == "unauthorized"
     # Under the API's prefix its own auth comes first, as a server behind basic auth puts auth before
     # routing: without the token any path or method is 401; with it, a wrong method 405, a wrong path 404.
-    for method, path, kwargs, status, error in (
+    cases: list[tuple[str, str, dict[str, Any], int, str]] = [
         ("GET", "/api/v1/events", {}, 401, "unauthorized"),
         ("GET", "/api/v1/events", {"auth": basic}, 401, "unauthorized"),
         ("GET", "/api/v1/events", {"headers": bearer}, 405, "method_not_allowed"),
         ("POST", "/api/v1/nope", {}, 401, "unauthorized"),
         ("POST", "/api/v1/nope", {"headers": bearer}, 404, "not_found"),
-    ):
+    ]
+    for method, path, kwargs, status, error in cases:
         r = requests.request(method, f"{biz.url}{path}", verify=cert, timeout=5, **kwargs)  # type: ignore[arg-type]
         assert (r.status_code, r.json()["error"]) == (status, error), (method, path, kwargs, r.text)
     # Everything else takes basic auth, even when reached through the API's prefix.
@@ -376,13 +378,13 @@ def test_idle_and_slow_connections_are_capped_timed_out_and_give_memory_back(sec
     assert scrape_from("127.0.0.1", biz.url, cert) == 200  # the slots are free again
     # Each connection closed unserved is counted, by reason.
     metrics = requests.get(f"{biz.url}/metrics", auth=("prometheus", PASSWORD), verify=cert, timeout=5).text
-    refused = {
+    unserved = {
         reason: value(metrics, "alismon_http_connections_refused_total", reason=reason)
         for reason in ("max_connections", "max_connections_per_client", "header_timeout")
     }
-    at_caps = refused["max_connections"] + refused["max_connections_per_client"]
-    assert at_caps >= 1 and refused["header_timeout"] >= 1, refused
-    assert at_caps + refused["header_timeout"] >= 300 - PER_CLIENT, refused
+    at_caps = unserved["max_connections"] + unserved["max_connections_per_client"]
+    assert at_caps >= 1 and unserved["header_timeout"] >= 1, unserved
+    assert at_caps + unserved["header_timeout"] >= 300 - PER_CLIENT, unserved
     time.sleep(0.5)
     end_rss = rss_bytes(biz.process.pid)
     print(f"RSS {start_rss >> 20} MiB -> {peak_rss >> 20} MiB with 150 connections -> {end_rss >> 20} MiB")
