@@ -167,9 +167,11 @@ class Ours:
         self.size = size
         self.headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
         self.acknowledged = 0  # every accepted event, warmup included: /metrics must show exactly these
+        self._sent: dict[int, int] = {}  # requests per client over every slice: the next request's seq
 
     async def __call__(self, session: aiohttp.ClientSession, client: int, seq: int) -> tuple[bool, int]:
-        body = our_body(client, seq, self.size)  # ids unique across clients and phases
+        seq = self._sent[client] = self._sent.get(client, -1) + 1
+        body = our_body(client, seq, self.size)  # ids unique across clients, slices and phases
         async with session.post(self.url, data=body, headers=self.headers) as r:
             answer = await r.read()
             if r.status != 200:
