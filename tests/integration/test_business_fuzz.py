@@ -70,7 +70,7 @@ kinds = st.sampled_from([*labels_of, "refunds"])
 odd_kinds = st.sampled_from(["", None, 7, ["claims"]])
 odd_values = st.one_of(numbers, json_values, non_finite)
 timestamps = numbers | non_finite | st.text(max_size=3)
-no_labels = st.just({})
+no_labels: st.SearchStrategy[dict[str, str]] = st.just({})
 field_names = st.text(max_size=5)
 chance = {n: st.integers(0, n - 1) for n in (5, 10, 15, 20, 30)}  # draw(chance[n]) == 0: one in n
 
