@@ -25,6 +25,7 @@ from exporters.config.business import BusinessConfig
 from exporters.core.collect import TimedCollectors
 from exporters.core.errors import ConfigError
 from exporters.core.http import Exporter, http_error_reason
+from exporters.core.logsample import SampledLog
 from exporters.core.metrics import MetricFamily
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class BusinessExporter(Exporter[BusinessConfig]):
         self.aggregates = Aggregates(config)
         self.store = EventStore(config, self.aggregates)
         self.rejections: collections.Counter[str] = collections.Counter()
+        self._refusal_log = SampledLog(log, "event request refused")
         self._ready = False
         self.registry.register(self.aggregates)
         self.registry.register(TimedCollectors("business", [_SelfMetrics(self), self.sql]))
@@ -119,6 +121,7 @@ class BusinessExporter(Exporter[BusinessConfig]):
 
     async def stop(self) -> None:
         self._ready = False
+        self._refusal_log.flush()
         await self.sql.stop()
         await asyncio.to_thread(self.store.close)
 
@@ -140,18 +143,26 @@ class BusinessExporter(Exporter[BusinessConfig]):
     async def _api_errors(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        """aiohttp's own refusals on the API's paths (unknown path, wrong method) in the API's JSON shape."""
+        """aiohttp's own refusals on the API's paths (unknown path, wrong method) in the API's JSON shape.
+
+        Authentication comes first, as in front of every route of a server behind basic auth: a
+        client without the token gets 401 for any path or method under the API, and only an
+        authenticated one learns that a path does not exist (404) or takes another method (405)."""
         try:
             return await handler(request)
         except web.HTTPException as exc:
             if not request.path.startswith(self.own_auth_prefix) or exc.status < 400:
                 raise
+            try:
+                self._authorize(request)
+            except Rejection as rejection:
+                return self._reject(rejection)
             reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, http_error_reason(exc.status))
             return self._reject(Rejection(exc.status, reason, f"{request.method} {request.path[:100]}: {exc.reason}"))
 
     def _reject(self, rejection: Rejection) -> web.Response:
         self.rejections[rejection.reason] += 1
-        log.info("event request refused", extra={"status": rejection.status, "reason": rejection.reason})
+        self._refusal_log(rejection.reason, status=rejection.status)
         response = _json(rejection.status, rejection.body())
         if rejection.retry_after is not None:
             response.headers["Retry-After"] = rejection.retry_after
@@ -184,7 +195,7 @@ class BusinessExporter(Exporter[BusinessConfig]):
                     f"more than {self.config.limits.events_per_second:g} events per second; retry later",
                     retry_after=EventRateLimit.retry_after(wait),
                 )
-            outcome = await asyncio.wrap_future(self.store.submit(events))
+            outcome = await self.store.submit_async(events)
         except Rejection as rejection:
             return self._reject(rejection)
         return _json(200, {"accepted": outcome.accepted, "duplicates": outcome.duplicates})
@@ -198,4 +209,4 @@ class BusinessExporter(Exporter[BusinessConfig]):
 
 
 def _json(status: int, body: Any) -> web.Response:
-    return web.json_response(body, status=status)
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")

@@ -68,27 +68,48 @@ class IdIndex:
 
     def add_commit(self, seen: float, event_ids: Iterable[str]) -> None:
         """Remember ids first seen in one commit (ids not already remembered)."""
-        fps = [(hash(i) & _MASK64) or 1 for i in event_ids]
-        if len(fps) == 0:
-            return
+        added, _ = self.claim(list(event_ids))
+        self.record(seen, added)
+
+    def claim(self, event_ids: list[str]) -> tuple[array[int], list[int]]:
+        """Check and remember in one probe per id: the fingerprints newly taken, and the positions
+        in `event_ids` of ids already remembered (or repeated earlier in the list).
+
+        The writer claims a batch's ids before its commit, so a duplicate costs no second lookup;
+        what it claimed is either `record`ed once the commit is durable or `release`d."""
+        m = _MASK64
+        fps = [hash(i) & m or 1 for i in event_ids]  # 0 marks an empty slot
+        taken: array[int] = array("Q")
+        seen_before: list[int] = []
+        if not fps:
+            return taken, seen_before
         if (self._count + len(fps)) > _MAX_LOAD * len(self._slots):
             self._grow(self._count + len(fps))
-        slots, mask = self._slots, self._mask
-        added = []
-        for fp in fps:
+        slots, mask, take = self._slots, self._mask, taken.append
+        for position, fp in enumerate(fps):
             i = fp & mask
-            while True:
-                held = slots[i]
-                if held == 0:
-                    slots[i] = fp
-                    added.append(fp)
-                    break
+            held = slots[i]
+            while held:
                 if held == fp:
+                    seen_before.append(position)
                     break
                 i = (i + 1) & mask
-        self._count += len(added)
-        if added:
-            self.commits.append((seen, array("Q", added)))
+                held = slots[i]
+            else:
+                slots[i] = fp
+                take(fp)
+        self._count += len(taken)
+        return taken, seen_before
+
+    def record(self, seen: float, fingerprints: array[int]) -> None:
+        """Claimed fingerprints, now durable: kept as one commit, forgotten together when it is pruned."""
+        if fingerprints:
+            self.commits.append((seen, fingerprints))
+
+    def release(self, fingerprints: array[int]) -> None:
+        """Undo a claim whose batch was refused or whose commit failed."""
+        for fp in fingerprints:
+            self._remove(fp)
 
     def forget_oldest(self) -> float:
         """Forget the oldest commit's ids; its time."""

@@ -32,10 +32,14 @@ from exporters.core.collect import BuildInfo
 from exporters.core.exporter_table import exporter_row
 from exporters.core.exposition import encode_openmetrics, encode_text, negotiate
 from exporters.core.httplimits import AuthFailureThrottle, ConnectionGuard, HTTPLimits, pin_mmap_threshold
+from exporters.core.logsample import SampledLog
 from exporters.core.types import split_listen_address
 from exporters.core.webconfig import BasicAuthChecker, WebConfig, build_ssl_context
 
 log = logging.getLogger(__name__)
+# One line per refused request for the first few of each minute, then a summary (a flood of them
+# would flood the log).
+_BAD_REQUEST_LOG = SampledLog(log, "bad HTTP request")
 
 # Level 1 costs a fraction of client_python's level 9 and still shrinks exposition text ~8x.
 GZIP_LEVEL = 1
@@ -172,8 +176,11 @@ def _auth_middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         # Matched routes, not the raw path: "/api/v1/../metrics" resolves to /metrics and is guarded.
+        # A path matching no route (404, 405) under the prefix is the API's too: it runs no handler,
+        # and the API answers it in its own shape after its own auth check.
         route = request.match_info.route.resource
-        if own_auth_prefix and route is not None and route.canonical.startswith(own_auth_prefix):
+        path = request.path if route is None else route.canonical
+        if own_auth_prefix and path.startswith(own_auth_prefix):
             return await handler(request)  # the exporter authenticates its API itself (the ingest token)
         header = request.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
@@ -313,6 +320,7 @@ class _Handler(RequestHandler):
     def _headers_overdue(self) -> None:
         self._header_timer = None
         if self._request_count == 0:  # not one complete request head yet: a slow or idle client
+            self.guard.refused["header_timeout"] += 1
             self.force_close()
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -332,7 +340,7 @@ class _Handler(RequestHandler):
         # llhttp reports a broken chunk as a plain BadHttpMessage: its text says which it is.
         framing = isinstance(exc, TransferEncodingError | ContentLengthError) or "chunk" in detail.lower()
         reason = "bad_framing" if framing else http_error_reason(status)
-        log.info("bad HTTP request", extra={"status": status, "reason": reason, "err": detail})
+        _BAD_REQUEST_LOG(reason, status=status, err=detail)
         self.on_client_error(reason)
         if request.writer.output_size > 0:
             raise ConnectionError("an answer was already sent; the connection closes")
@@ -364,6 +372,7 @@ async def serve(
     loop = asyncio.get_running_loop()
 
     guard = ConnectionGuard(limits)
+    exporter.registry.register(guard)  # alismon_http_connections_refused_total
     pin_mmap_threshold()
 
     def protocol() -> asyncio.BaseProtocol:
@@ -392,3 +401,4 @@ async def serve(
     log.info("shutting down", extra={"exporter": exporter.name})
     listener.close()
     await runner.cleanup()
+    _BAD_REQUEST_LOG.flush()

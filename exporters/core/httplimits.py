@@ -13,6 +13,7 @@ import logging
 import math
 import time
 
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from pydantic import Field
 
 from exporters.core.models import Strict
@@ -40,6 +41,9 @@ class HTTPLimits(Strict):
 log = logging.getLogger(__name__)
 
 
+REFUSAL_REASONS = ("max_connections", "max_connections_per_client", "header_timeout")
+
+
 class ConnectionGuard:
     """Counts open connections, in all and per client address, and admits or refuses new ones.
 
@@ -53,15 +57,16 @@ class ConnectionGuard:
         self.limits = limits
         self.total = 0
         self.peak = 0
-        self.refused = 0
+        # Connections closed unserved, by reason: alismon_http_connections_refused_total{reason}.
+        self.refused = dict.fromkeys(REFUSAL_REASONS, 0)
         self._per_client: dict[str, int] = {}
 
     def admit(self, client: str) -> bool:
         if self.total >= self.limits.max_connections:
-            self.refused += 1
+            self.refused["max_connections"] += 1
             return False
         if self._per_client.get(client, 0) >= self.limits.max_connections_per_client:
-            self.refused += 1
+            self.refused["max_connections_per_client"] += 1
             return False
         self.total += 1
         self.peak = max(self.peak, self.total)
@@ -78,6 +83,18 @@ class ConnectionGuard:
         if self.peak - self.total >= self.TRIM_AFTER or (self.total == 0 and self.peak > 1):
             self.peak = self.total
             trim_heap()
+
+    def collect(self) -> list[Metric]:
+        """The refusals as a counter, every reason from the start (a scrape of the exporter's registry)."""
+        family = CounterMetricFamily(
+            "alismon_http_connections_refused",
+            "Connections closed unserved: at max_connections, at max_connections_per_client, "
+            "or without a complete request head within header_timeout.",
+            labels=["reason"],
+        )
+        for reason, count in self.refused.items():
+            family.add_metric([reason], count)
+        return [family]
 
 
 def trim_heap() -> None:

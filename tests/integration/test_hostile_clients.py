@@ -16,18 +16,17 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from exporters.stack.procs import ManagedProcess
 from tests.business_util import TOKEN, Business, start_business
-from tests.helpers import value
-from tests.integration.test_tls_auth import tls_files, web_config
-
-__all__ = ["tls_files"]  # a fixture, used by name
+from tests.helpers import samples, value
+from tests.integration.test_tls_auth import make_tls_files, web_config
 
 PASSWORD = "correct horse"
 BOMB_MIB = 256  # spaces inside; about 260 KB gzipped
@@ -44,21 +43,38 @@ PER_CLIENT = 150
 HTTP_LIMITS = {"max_connections": 200, "max_connections_per_client": PER_CLIENT, "header_timeout": "2s"}
 
 
-@pytest.fixture
-def secured(tmp_path: Path, procs: list[ManagedProcess], tls_files: tuple[Path, Path]) -> tuple[Business, str]:
-    cert, key = tls_files
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory, tls: tuple[Path, Path]) -> Iterator[tuple[Business, str]]:
+    """One exporter with TLS and basic auth for the tests of this module (each asserts on what it
+    did itself: counters as differences, connections of its own)."""
+    tmp_path = tmp_path_factory.mktemp("secured")
+    cert, key = tls
     web = web_config(tmp_path, cert, key, PASSWORD)
     exporters = {"business": {"listen_address": "127.0.0.1:9812", "http": HTTP_LIMITS}}
-    biz = start_business(
-        tmp_path,
-        procs,
-        extra=["--web.config.file", str(web)],
-        scheme="https",
-        verify=str(cert),
-        auth=("prometheus", PASSWORD),
-        config={"exporters": exporters},
-    )
-    return biz, str(cert)
+    started: list[ManagedProcess] = []
+    try:
+        biz = start_business(
+            tmp_path,
+            started,
+            extra=["--web.config.file", str(web)],
+            scheme="https",
+            verify=str(cert),
+            auth=("prometheus", PASSWORD),
+            config={"exporters": exporters},
+        )
+        yield biz, str(cert)
+    finally:
+        for p in started:
+            p.stop()
+
+
+def scrape(biz: Business, cert: str) -> str:
+    return requests.get(f"{biz.url}/metrics", auth=("prometheus", PASSWORD), verify=cert, timeout=5).text
 
 
 def cpu_seconds(pid: int) -> float:
@@ -75,6 +91,7 @@ def test_basic_auth_guards_scrapes_and_the_bearer_token_guards_ingest(secured: t
     basic = ("prometheus", PASSWORD)
     bearer = {"Authorization": f"Bearer {TOKEN}"}
     events = f"{biz.url}/api/v1/events"
+    before = scrape(biz, cert)
     assert requests.post(events, json=claim(), headers=bearer, verify=cert, timeout=5).json() == {
         "accepted": 1,
         "duplicates": 0,
@@ -83,14 +100,32 @@ def test_basic_auth_guards_scrapes_and_the_bearer_token_guards_ingest(secured: t
     for kwargs in ({"auth": basic}, {}):
         r = requests.post(events, json=claim(), verify=cert, timeout=5, **kwargs)  # type: ignore[arg-type]
         assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+    # Under the API's prefix its own auth comes first, as a server behind basic auth puts auth before
+    # routing: without the token any path or method is 401; with it, a wrong method 405, a wrong path 404.
+    cases: list[tuple[str, str, dict[str, Any], int, str]] = [
+        ("GET", "/api/v1/events", {}, 401, "unauthorized"),
+        ("GET", "/api/v1/events", {"auth": basic}, 401, "unauthorized"),
+        ("GET", "/api/v1/events", {"headers": bearer}, 405, "method_not_allowed"),
+        ("POST", "/api/v1/nope", {}, 401, "unauthorized"),
+        ("POST", "/api/v1/nope", {"headers": bearer}, 404, "not_found"),
+    ]
+    for method, path, kwargs, status, error in cases:
+        r = requests.request(method, f"{biz.url}{path}", verify=cert, timeout=5, **kwargs)  # type: ignore[arg-type]
+        assert (r.status_code, r.json()["error"]) == (status, error), (method, path, kwargs, r.text)
     # Everything else takes basic auth, even when reached through the API's prefix.
     for path in ("/metrics", "/", "/-/ready", "/api/v1/../metrics"):
         assert requests.get(f"{biz.url}{path}", verify=cert, timeout=5).status_code == 401, path
         assert requests.get(f"{biz.url}{path}", headers=bearer, verify=cert, timeout=5).status_code == 401, path
-    scrape = requests.get(f"{biz.url}/metrics", auth=basic, verify=cert, timeout=5)
-    assert scrape.status_code == 200
-    assert value(scrape.text, "business_claims_total", type="land", status="submitted") == 1
-    assert value(scrape.text, "business_events_rejected_total", reason="unauthorized") == 2
+    answer = requests.get(f"{biz.url}/metrics", auth=basic, verify=cert, timeout=5)
+    assert answer.status_code == 200
+    after = answer.text
+
+    def added(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - (value(before, name, **labels) if f"{name}{{" in before else 0.0)
+
+    assert added("business_claims_total", type="land", status="submitted") == 1
+    assert added("business_events_rejected_total", reason="unauthorized") == 2 + 3
+    assert added("business_events_rejected_total", reason="method_not_allowed") == 1
     # The API's description is public: it documents the API and holds no data.
     assert requests.get(f"{biz.url}/api/v1/openapi.json", verify=cert, timeout=5).json()["openapi"] == "3.1.0"
 
@@ -108,6 +143,9 @@ def test_gzip_bombs_with_and_without_credentials_leave_scrapes_and_cpu_alone(
         (f"{biz.url}/metrics", gz, basic, 405),  # and authenticated (POST is not a scrape)
     ]
     assert requests.get(f"{biz.url}/metrics", auth=basic, verify=cert, timeout=5).ok  # the scraper's login is cached
+    too_large_before = samples(scrape(biz, cert)).get(
+        ("business_events_rejected_total", (("reason", "body_too_large"),)), 0
+    )
     statuses: list[int] = []
     stop = threading.Event()
 
@@ -145,8 +183,8 @@ def test_gzip_bombs_with_and_without_credentials_leave_scrapes_and_cpu_alone(
     # Inflating one bomb costs about 0.6 s of CPU; reading it raw costs a few ms.
     assert used < 0.1 * bombs + 1.0, f"{used:.2f}s CPU for {bombs} bombs"
     print(f"{bombs} bombs, {used:.2f}s exporter CPU, {len(scrapes)} scrapes all 200")
-    metrics = requests.get(f"{biz.url}/metrics", auth=basic, verify=cert, timeout=5).text
-    assert value(metrics, "business_events_rejected_total", reason="body_too_large") == statuses.count(413)
+    too_large = value(scrape(biz, cert), "business_events_rejected_total", reason="body_too_large")
+    assert too_large - too_large_before == statuses.count(413)
 
 
 def test_wrong_password_flood_is_throttled_and_cannot_hold_an_authorized_scrape(
@@ -338,6 +376,15 @@ def test_idle_and_slow_connections_are_capped_timed_out_and_give_memory_back(sec
         for tls in held:
             tls.close()
     assert scrape_from("127.0.0.1", biz.url, cert) == 200  # the slots are free again
+    # Each connection closed unserved is counted, by reason.
+    metrics = requests.get(f"{biz.url}/metrics", auth=("prometheus", PASSWORD), verify=cert, timeout=5).text
+    unserved = {
+        reason: value(metrics, "alismon_http_connections_refused_total", reason=reason)
+        for reason in ("max_connections", "max_connections_per_client", "header_timeout")
+    }
+    at_caps = unserved["max_connections"] + unserved["max_connections_per_client"]
+    assert at_caps >= 1 and unserved["header_timeout"] >= 1, unserved
+    assert at_caps + unserved["header_timeout"] >= 300 - PER_CLIENT, unserved
     time.sleep(0.5)
     end_rss = rss_bytes(biz.process.pid)
     print(f"RSS {start_rss >> 20} MiB -> {peak_rss >> 20} MiB with 150 connections -> {end_rss >> 20} MiB")
@@ -345,9 +392,9 @@ def test_idle_and_slow_connections_are_capped_timed_out_and_give_memory_back(sec
 
 
 def test_gzip_bombs_at_the_system_exporter_leave_its_scrapes_alone(
-    tmp_path: Path, tls_files: tuple[Path, Path], start_system_exporter: Callable[..., str], bomb: bytes
+    tmp_path: Path, tls: tuple[Path, Path], start_system_exporter: Callable[..., str], bomb: bytes
 ) -> None:
-    cert, key = tls_files
+    cert, key = tls
     web = web_config(tmp_path, cert, key, PASSWORD)
     basic = ("prometheus", PASSWORD)
     base = start_system_exporter("--web.config.file", str(web), scheme="https", verify=str(cert), auth=basic)

@@ -17,7 +17,12 @@ from tests.helpers import prom_query, wait_for
 
 @pytest.fixture
 def tls_files(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    return make_tls_files(tmp_path)
+
+
+def make_tls_files(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, in `directory`."""
+    cert, key = directory / "server.crt", directory / "server.key"
     subprocess.run(
         [
             "openssl",

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from exporters.business.aggregates import Aggregates
-from exporters.business.events import parse_body
+from exporters.business.events import Rejection, parse_body
 from exporters.business.idindex import IdIndex
 from exporters.business.store import SCHEMA, EventStore
 from exporters.config import parse_config
@@ -203,3 +203,45 @@ def test_the_id_index_remembers_forgets_and_stays_small() -> None:
         index.forget_oldest()  # backward-shift deletion keeps every remaining probe run intact
     assert len(index) == 5000 and all(i in index for i in kept)
     assert index.forget_oldest() == 1000.0 and len(index) == 0 and "kept-1" not in index
+
+
+def test_ids_are_claimed_once_and_released_when_not_stored(tmp_path: Path) -> None:
+    """The writer checks and remembers an id in one probe: repeats within a batch and within one
+    group commit are duplicates; a refused batch and a failed commit give their ids back."""
+    index = IdIndex()
+    taken, repeated = index.claim(["a", "b", "a", "c"])
+    assert (len(taken), repeated) == (3, [2]) and len(index) == 3
+    index.release(taken)
+    assert len(index) == 0 and "a" not in index
+    store = open_store(tmp_path / "s.sqlite")
+    try:
+        assert send(store, ["x", "x", "y"]) == (2, 1)
+        # A group of two batches sharing an id: the second batch counts it as a duplicate.
+        events = [
+            parse_body(
+                [{"type": "claims", "labels": {"status": "ok"}, "id": i} for i in ids], store.config, time.time()
+            )
+            for ids in (["p", "q"], ["q", "r"])
+        ]
+        staged: dict[Any, Any] = {}
+        staged_ids: dict[str, None] = {}
+        claimed: list[Any] = []
+        from exporters.business.store import _Batch
+
+        outcomes = [store._stage(_Batch(e), staged, staged_ids, {}, time.time(), claimed) for e in events]
+        assert [(o.accepted, o.duplicates) for o in outcomes] == [(2, 0), (1, 1)]
+        assert list(staged_ids) == ["p", "q", "r"]
+        for taken in claimed:  # as a failed commit does
+            store._ids.release(taken)
+        assert "p" not in store._ids and "x" in store._ids
+        # A batch refused whole (here its sum overflows) leaves its ids unremembered: a fixed retry counts.
+        huge = parse_body(
+            [{"type": "claims", "labels": {"status": "ok"}, "id": f"big-{n}", "value": 1e308} for n in range(2)],
+            store.config,
+            time.time(),
+        )
+        with pytest.raises(Rejection, match="past the largest number"):
+            store.submit(huge).result(timeout=10)
+        assert "big-0" not in store._ids and send(store, ["big-0"]) == (1, 0)
+    finally:
+        store.close()
