@@ -11,12 +11,12 @@ from exporters.core.tools import ToolMissing, find_tool
 from exporters.lint.dashboards import dropped_keys, lint_dashboard_files, sdk_round_trip
 from exporters.lint.provisioning import missing_secret_files
 from exporters.lint.rules import check_alerts, check_coverage
-from exporters.lint.victoriametrics import dry_runs, run_dry_run
+from exporters.lint.victoriametrics import dry_runs
 from exporters.render.main import render_all, stale
 
 
-def _run(title: str, argv: list[str]) -> bool:
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+def _run(title: str, argv: list[str], cwd: Path | None = None) -> bool:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=cwd)
     ok = result.returncode == 0
     print(f"{'ok  ' if ok else 'FAIL'} {title}")
     if not ok:
@@ -58,15 +58,8 @@ def _victoriametrics(config: Config, root: Path) -> list[bool]:
         runs = dry_runs(config, root)
     except (ToolMissing, FileNotFoundError) as exc:
         return [_report("VictoriaMetrics, vmalert and vmagent dry runs", [str(exc)])]
-    results = []
-    for run in runs:
-        result = run_dry_run(run, root)
-        ok = result.returncode == 0
-        print(f"{'ok  ' if ok else 'FAIL'} {run.title}")
-        if not ok:
-            print((result.stdout + result.stderr).rstrip()[-4000:], file=sys.stderr)
-        results.append(ok)
-    return results
+    # The flags files name their configs relative to the tree root.
+    return [_run(run.title, run.argv, cwd=root) for run in runs]
 
 
 def run_lint(config: Config, root: Path, skip_secret_files: bool = False) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +30,3 @@ def dry_runs(config: Config, root: Path) -> list[DryRun]:
     for path in sorted((root / SCALE_OUT_DIR).glob("vmagent-*.flags")):
         runs.append(DryRun(f"vmagent -dryRun ({path.stem})", [vmagent, *read_flags(path.read_text()), "-dryRun"]))
     return runs
-
-
-def run_dry_run(run: DryRun, root: Path) -> subprocess.CompletedProcess[str]:
-    # The flags files name their configs relative to the tree root.
-    return subprocess.run(run.argv, capture_output=True, text=True, timeout=120, cwd=root)
