@@ -65,14 +65,7 @@ def prometheus_config(config: Config) -> dict[str, Any]:
         # there instead): what it scrapes goes there, what its rules produce does not (vmalert evaluates
         # the same rules over the store and writes their results there itself).
         drop_rule_results = {"source_labels": ["__name__"], "regex": "ALERTS|ALERTS_FOR_STATE|.*:.*", "action": "drop"}
-        out["remote_write"] = [
-            {
-                "name": "victoriametrics",
-                "url": scale.victoriametrics_write_url,
-                "queue_config": _remote_write_queue(RemoteWriteQueue()),
-                "write_relabel_configs": [drop_rule_results],
-            }
-        ]
+        out["remote_write"] = [{**_victoriametrics_write(config), "write_relabel_configs": [drop_rule_results]}]
     return out
 
 
@@ -121,9 +114,14 @@ def _remote_write(config: Config) -> list[dict[str, Any]]:
         out.append(entry)
     scale = config.prometheus.scale_out
     if scale.store == "victoriametrics" and scale.victoriametrics_write_url not in [rw["url"] for rw in out]:
-        queue = _remote_write_queue(RemoteWriteQueue())
-        out.append({"name": "victoriametrics", "url": scale.victoriametrics_write_url, "queue_config": queue})
+        out.append(_victoriametrics_write(config))
     return out
+
+
+def _victoriametrics_write(config: Config) -> dict[str, Any]:
+    """The remote write into VictoriaMetrics as the store, with the default queue."""
+    url = config.prometheus.scale_out.victoriametrics_write_url
+    return {"name": "victoriametrics", "url": url, "queue_config": _remote_write_queue(RemoteWriteQueue())}
 
 
 def _remote_write_queue(queue_config: RemoteWriteQueue) -> dict[str, Any]:

@@ -24,8 +24,6 @@ SCALE_OUT_DIR = "provisioning/prometheus/scale-out"
 RULE_FILES = ("rules/recording.yml", "rules/alerts.yml")
 # The external label that tells the two replicas of a shard apart (provisioning.shard_config sets it).
 REPLICA_LABEL = "replica"
-# Flag names the starter adds per deployment; a flags file never sets them.
-DEPLOYMENT_FLAGS = ("-httpListenAddr", "-storageDataPath", "-remoteWrite.tmpDataPath")
 
 
 def vm_duration(seconds: float) -> str:
