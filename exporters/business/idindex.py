@@ -41,20 +41,6 @@ class IdIndex:
     def __contains__(self, event_id: str) -> bool:
         return self._find(fingerprint(event_id)) >= 0
 
-    def isdisjoint(self, event_ids: Iterable[str]) -> bool:
-        slots, mask = self._slots, self._mask  # probing inlined: this runs for every id of every batch
-        for event_id in event_ids:
-            fp = (hash(event_id) & _MASK64) or 1
-            i = fp & mask
-            while True:
-                held = slots[i]
-                if held == fp:
-                    return False
-                if held == 0:
-                    break
-                i = (i + 1) & mask
-        return True
-
     def _find(self, fp: int) -> int:
         slots, mask = self._slots, self._mask
         i = fp & mask
