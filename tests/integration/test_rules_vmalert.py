@@ -37,6 +37,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporters.core.types import parse_duration
 from exporters.stack.procs import ManagedProcess, free_port
 from tests.conftest import REPO, tool
 
@@ -63,7 +64,6 @@ EXCEPTIONS: dict[tuple[str, str, int], tuple[int, str]] = {
     ),
 }
 
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _LOOKBACK = re.compile(r"\[(\d+[dhms])(?::\d*[dhms]?)?\]|offset (\d+[dhms])")
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|Inf|inf|NaN)"
 _ITEM = re.compile(rf"^(?P<a>{_NUMBER})(?:(?P<b>[-+]\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)?x(?P<n>\d+))?$")
@@ -72,13 +72,10 @@ _BLANKS = re.compile(r"^_(?:x(?P<n>\d+))?$")
 
 def minutes(duration: str) -> int:
     """A promtool duration (`10m`, `1h30m`, `90s` as whole minutes) in minutes."""
-    m = _DURATION.match(str(duration))
-    if not m or not any(m.groups()):
-        raise ValueError(f"cannot read duration {duration!r}")
-    d, h, mi, s = (int(g or 0) for g in m.groups())
-    if s % 60:
+    seconds = parse_duration(duration)
+    if seconds % 60:
         raise ValueError(f"duration {duration!r} is not whole minutes")
-    return d * 1440 + h * 60 + mi + s // 60
+    return int(seconds // 60)
 
 
 def longest_lookback() -> int:
