@@ -76,3 +76,13 @@ class SMTPReceiver:
 
     def close(self) -> None:
         self.controller.stop()
+
+
+def slack_alerts(slack: WebhookReceiver, alertname: str, status: str) -> list[tuple[float, dict]]:
+    """(arrival time, attachment) of Slack messages about `alertname` with `status`."""
+    out = []
+    for post in slack.posts:
+        for attachment in post.body.get("attachments", []):
+            if f"] {alertname} " in attachment["title"] and attachment["title"].startswith(f"[{status.upper()}"):
+                out.append((post.at, attachment))
+    return out

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from exporters.stack.procs import ManagedProcess
-from tests.e2e.receivers import SMTPReceiver, WebhookReceiver
+from tests.e2e.receivers import SMTPReceiver, WebhookReceiver, slack_alerts
 from tests.helpers import wait_for
 from tests.stack_util import start_stack
 
@@ -35,16 +35,6 @@ def receivers() -> Iterator[tuple[WebhookReceiver, SMTPReceiver]]:
 def start_chain_client() -> subprocess.Popen[bytes]:
     """A stand-in for the chain client: a process the system exporter watches by command line."""
     return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", MARKER])
-
-
-def slack_alerts(slack: WebhookReceiver, alertname: str, status: str) -> list[tuple[float, dict]]:
-    """(arrival time, attachment) of Slack messages about `alertname` with `status`."""
-    out = []
-    for post in slack.posts:
-        for attachment in post.body.get("attachments", []):
-            if f"] {alertname} " in attachment["title"] and attachment["title"].startswith(f"[{status.upper()}"):
-                out.append((post.at, attachment))
-    return out
 
 
 @pytest.mark.timeout(240)

@@ -24,7 +24,7 @@ from exporters.render.main import render_all, write
 from exporters.stack.procs import ManagedProcess, free_port
 from exporters.stack.victoriametrics import store_argv, vmagent_argv, vmalert_argv
 from tests.conftest import REPO, tool
-from tests.e2e.receivers import WebhookReceiver
+from tests.e2e.receivers import WebhookReceiver, slack_alerts
 from tests.helpers import wait_for
 
 TARGETS = 300
@@ -44,17 +44,6 @@ def query(prom: str, expr: str) -> list[dict]:
 def _value(prom: str, expr: str) -> float | None:
     result = query(prom, expr)
     return float(result[0]["value"][1]) if result else None
-
-
-def slack_alerts(slack: WebhookReceiver, alertname: str, status: str, since: float = 0.0) -> list[dict[str, Any]]:
-    """Slack attachments about `alertname` with `status` (firing or resolved) that arrived after `since`."""
-    return [
-        a
-        for post in slack.posts
-        if post.at >= since
-        for a in post.body.get("attachments", [])
-        if f"] {alertname} " in a["title"] and a["title"].startswith(f"[{status.upper()}")
-    ]
 
 
 @pytest.fixture
@@ -200,15 +189,15 @@ def test_shards_fill_prometheus_and_victoriametrics_exactly_once_and_vmalert_ale
         assert query(vm, 'ALERTS{alertname="PrometheusShardDown"}') == []
 
         # A chain alert through vmalert, end to end: an endpoint down in the store fires, then resolves.
-        def chain_state(up: int, status: str) -> Callable[[], list[dict[str, Any]]]:
-            def check() -> list[dict[str, Any]]:
+        def chain_state(up: int, status: str) -> Callable[[], list[tuple[float, dict]]]:
+            def check() -> list[tuple[float, dict]]:
                 requests.post(f"{vm}/api/v1/import/prometheus", data=f"{CHAIN} {up}\n", timeout=10).raise_for_status()
                 return slack_alerts(slack, "BlockchainEndpointDown", status)
 
             return check
 
         wait_for(chain_state(0, "firing"), 60, "BlockchainEndpointDown from vmalert in Slack", interval=1)
-        (firing,) = slack_alerts(slack, "BlockchainEndpointDown", "firing")
+        ((_, firing),) = slack_alerts(slack, "BlockchainEndpointDown", "firing")
         assert firing["title"] == "[FIRING:1] BlockchainEndpointDown (critical)"
         assert "Endpoint rpc-1 of chain alischain-dev has failed every poll from chain-node-1:9811" in firing["text"]
         wait_for(chain_state(1, "resolved"), 60, "BlockchainEndpointDown resolved in Slack", interval=1)
@@ -227,8 +216,12 @@ def test_shards_fill_prometheus_and_victoriametrics_exactly_once_and_vmalert_ale
         )
         assert len(query(central, 'ALERTS{alertname="PrometheusShardDown"}')) == 1
         shard_down_in_slack = "PrometheusShardDown from vmalert in Slack"
-        wait_for(lambda: slack_alerts(slack, "PrometheusShardDown", "firing", stopped_at), 60, shard_down_in_slack)
-        (shard_down,) = slack_alerts(slack, "PrometheusShardDown", "firing", stopped_at)
+
+        def shard_down_pages() -> list[dict]:
+            return [a for at, a in slack_alerts(slack, "PrometheusShardDown", "firing") if at >= stopped_at]
+
+        wait_for(shard_down_pages, 60, shard_down_in_slack)
+        (shard_down,) = shard_down_pages()
         assert f"Shard {lost} has not answered" in shard_down["text"]
         alerts = requests.get(f"{vmalert}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
         down = [a for a in alerts if a["name"] == "PrometheusShardDown"]
