@@ -264,7 +264,7 @@ BREAKS = {
 }
 FIXES = {
     "chain": "started the demo chain (anvil) again, from the state it saved",
-    "business": "kyc verifications fail at the usual 5% again",
+    "business": "kyc verifications fail at the usual 2% again",
     "host": "started the node agent again",
 }
 VICTIMS = {"chain": "anvil", "host": AGENT_NAME}
