@@ -200,6 +200,12 @@ def test_shards_fill_prometheus_and_victoriametrics_exactly_once_and_vmalert_ale
         ((_, firing),) = slack_alerts(slack, "BlockchainEndpointDown", "firing")
         assert firing["title"] == "[FIRING:1] BlockchainEndpointDown (critical)"
         assert "Endpoint rpc-1 of chain alischain-dev has failed every poll from chain-node-1:9811" in firing["text"]
+        # While it fires, vmalert writes the alert's state back into the store (remote write, flushed every few
+        # seconds), where it restores it from after a restart (remote read). Looked for before the resolve: the
+        # store keeps one sample per dedup interval, and once the resolve's staleness marker took the place of
+        # the only state sample of an alert that fired for under one interval.
+        state = 'count_over_time(ALERTS_FOR_STATE{alertname="BlockchainEndpointDown"}[5m])'
+        wait_for(lambda: query(vm, state), 30, "vmalert's ALERTS_FOR_STATE in VictoriaMetrics", interval=1)
         wait_for(chain_state(1, "resolved"), 60, "BlockchainEndpointDown resolved in Slack", interval=1)
 
         # A shard that stops fires PrometheusShardDown in the central Prometheus and through vmalert.
@@ -227,10 +233,6 @@ def test_shards_fill_prometheus_and_victoriametrics_exactly_once_and_vmalert_ale
         down = [a for a in alerts if a["name"] == "PrometheusShardDown"]
         assert [(a["state"], a["labels"]["instance"]) for a in down] == [("firing", lost)]
         assert "alertgroup" not in down[0]["labels"]  # the same labels as Prometheus's alert: one alert in Alertmanager
-        # vmalert wrote the alert's state back into the store (remote write, flushed every few seconds),
-        # where it restores it from after a restart (remote read).
-        state = 'count_over_time(ALERTS_FOR_STATE{alertname="BlockchainEndpointDown"}[5m])'
-        wait_for(lambda: query(vm, state), 30, "vmalert's ALERTS_FOR_STATE in VictoriaMetrics", interval=1)
 
 
 @pytest.mark.timeout(180)
