@@ -1,23 +1,28 @@
 """The ingest's fast paths give exactly what the reference code gives, event by event.
 
-EventParser remembers validated label sets and EventStore folds events per label set; both exist for
-speed only, so any input must come out the same as parse_event, and as folding one event at a time.
+EventParser remembers validated label sets, FastDecoder validates whole bodies in C, and EventStore
+folds events per label set; all exist for speed only, so any input must come out the same as
+parse_event, and as folding one event at a time.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporters.business.aggregates import Aggregates, Key, Value, apply_group
+from exporters.business.decoder import FastDecoder
 from exporters.business.events import EventParser, Rejection, parse_event
 from exporters.business.store import EventStore
 from exporters.config import load_config
+from exporters.config.business import BusinessConfig
 
 CONFIG = load_config(Path(__file__).resolve().parents[2] / "config.yml").business
 NOW = 1_800_000_000.0
@@ -166,3 +171,144 @@ def test_folding_per_label_set_equals_applying_event_by_event(values: list[tuple
     outcome = store._stage(_Batch(events), staged, {}, {}, time.time())
     assert outcome.accepted == len(events)
     assert staged == expected
+
+
+# ---- the C decoder (msgspec) against the reference parser, on the wire format
+
+# A config beside config.yml's with what it lacks: a histogram with negative buckets, a type
+# without labels, a label named like a Python keyword, an allowed value longer than the limit.
+ODD_CONFIG = BusinessConfig.model_validate(
+    {
+        "events": {
+            "offsets": {
+                "kind": "histogram",
+                "metric": "business_offsets_seconds",
+                "buckets": [-1.0, 0.0, 1.0],
+                "labels": {"class": ["a", "bb", "toolong"]},
+            },
+            "pings": {"kind": "counter", "metric": "business_pings_total"},
+        },
+        "limits": {"max_label_value_length": 4, "max_batch_events": 5},
+    }
+)
+ODD_EVENTS = st.fixed_dictionaries(
+    {"type": st.sampled_from(["offsets", "pings", "claims"])},
+    optional={
+        "labels": st.one_of(
+            st.dictionaries(st.sampled_from(["class", "x"]), LABEL_VALUES, max_size=2),
+            st.just({"class": "toolong"}),
+            st.just({}),
+        ),
+        "value": NUMBERS,
+        "id": st.one_of(st.text(max_size=130), st.none()),
+        "timestamp": NUMBERS,
+    },
+)
+# Byte-level faults the JSON encoder never writes: duplicate keys, out-of-range literals, a lone
+# surrogate, invalid UTF-8, a byte order mark, trailing content.
+MUTATIONS = st.sampled_from(
+    [
+        lambda b: b,
+        lambda b: b.replace(b'"type":', b'"type":"pings","type":', 1),
+        lambda b: b.replace(b'"labels":', b'"labels":{},"labels":', 1),
+        lambda b: b.replace(b'"value":', b'"value":1e400,"value":', 1),
+        lambda b: b.replace(b'"id":', b'"id":"\\ud800","id":', 1),
+        lambda b: b.replace(b'"id":', b'"id":"\xff","id":', 1),
+        lambda b: b"\xef\xbb\xbf" + b,
+        lambda b: b + b" x",
+        lambda b: b.replace(b'"value":', b'"value":-1e308,"value":', 1),
+    ]
+)
+
+
+# Valid events, or nearly: most bodies drawn from these are taken by the decoder.
+GOOD_NUMBERS = st.one_of(
+    st.floats(min_value=0, allow_infinity=False),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=0, max_value=2**70),
+)
+GOOD_FIELDS = {
+    "value": GOOD_NUMBERS,
+    "id": st.one_of(st.text(min_size=1, max_size=129), st.none()),
+    "timestamp": st.one_of(st.floats(min_value=NOW - 1e6, max_value=NOW + 400), st.integers(0, 2**40)),
+}
+GOOD_EVENTS = st.builds(
+    lambda kind_labels, extra: {"type": kind_labels[0], "labels": kind_labels[1], **extra},
+    VALID_LABELS,
+    st.fixed_dictionaries({}, optional=GOOD_FIELDS),
+)
+ODD_GOOD_EVENTS: st.SearchStrategy[dict[str, Any]] = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "type": st.just("offsets"),
+            "labels": st.sampled_from([{"class": "a"}, {"class": "bb"}]),
+            "value": GOOD_NUMBERS,
+        },
+        optional={k: v for k, v in GOOD_FIELDS.items() if k != "value"},
+    ),
+    st.fixed_dictionaries({"type": st.just("pings")}, optional={"labels": st.just({}), **GOOD_FIELDS}),
+)
+UNCHANGED = st.just(lambda b: b)
+
+
+def reference_body(config: BusinessConfig, raw: bytes) -> Any:
+    try:
+        return EventParser(config).parse_body(orjson.loads(raw), NOW)
+    except orjson.JSONDecodeError:
+        return "bad_json"
+    except Rejection as rejection:
+        return ("rejected", rejection.status, rejection.reason, rejection.message, rejection.index, rejection.field)
+
+
+def decoded_like_the_reference(config: BusinessConfig, raw: bytes) -> None:
+    """What the decoder takes, the reference takes the same way; what it refuses goes to the reference."""
+    decoded = FastDecoder(config).decode(raw, NOW)
+    if decoded is not None:
+        assert same(decoded, reference_body(config, raw)), raw
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    events=st.one_of(
+        st.lists(st.one_of(EVENTS, NEAR_VALID, GOOD_EVENTS), max_size=6), st.lists(GOOD_EVENTS, max_size=20)
+    ),
+    single=st.booleans(),
+    mutate=st.one_of(UNCHANGED, MUTATIONS),
+)
+def test_the_decoder_accepts_only_what_the_reference_accepts_and_alike(
+    events: list[dict[str, Any]], single: bool, mutate: Any
+) -> None:
+    body: Any = events[0] if single and events else events
+    decoded_like_the_reference(CONFIG, mutate(json.dumps(body, allow_nan=True).encode()))
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    events=st.one_of(
+        st.lists(st.one_of(ODD_EVENTS, ODD_GOOD_EVENTS), max_size=7), st.lists(ODD_GOOD_EVENTS, max_size=7)
+    ),
+    mutate=st.one_of(UNCHANGED, MUTATIONS),
+)
+def test_the_decoder_follows_the_reference_on_odd_configs(events: list[dict[str, Any]], mutate: Any) -> None:
+    decoded_like_the_reference(ODD_CONFIG, mutate(json.dumps(events, allow_nan=True).encode()))
+
+
+def test_the_decoder_takes_the_common_bodies() -> None:
+    """Not a path that refuses everything: what clients send most is decoded, equal to the reference."""
+    bodies = [
+        [{"type": "claims", "labels": {"type": "t1", "status": "approved"}, "id": "a1"}],
+        {"type": "verifications", "labels": {"type": "kyc", "outcome": "failed"}, "value": 0.25, "timestamp": NOW - 5},
+        [{"type": "node_events", "labels": {"event": "synced", "sender": "n1"}, "value": 2}] * 3,
+    ]
+    for body in bodies:
+        raw = json.dumps(body).encode()
+        assert FastDecoder(CONFIG).decode(raw, NOW) == reference_body(CONFIG, raw)
+    odd = [
+        {"type": "offsets", "labels": {"class": "bb"}, "value": -0.5},
+        {"type": "pings"},
+        {"type": "pings", "labels": {}},
+    ]
+    raw = json.dumps(odd).encode()
+    assert FastDecoder(ODD_CONFIG).decode(raw, NOW) == reference_body(ODD_CONFIG, raw)
+    # An allowed value longer than max_label_value_length stays refused, as the reference refuses it.
+    assert FastDecoder(ODD_CONFIG).decode(b'[{"type":"offsets","labels":{"class":"toolong"},"value":1}]', NOW) is None
