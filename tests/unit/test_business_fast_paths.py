@@ -168,7 +168,7 @@ def test_folding_per_label_set_equals_applying_event_by_event(values: list[tuple
     staged: dict[Key, Value] = {}
     from exporters.business.store import _Batch
 
-    outcome = store._stage(_Batch(events), staged, {}, {}, time.time())
+    outcome = store._stage(_Batch(events), staged, [], {}, time.time())
     assert outcome.accepted == len(events)
     assert staged == expected
 

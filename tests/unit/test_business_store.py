@@ -224,13 +224,13 @@ def test_ids_are_claimed_once_and_released_when_not_stored(tmp_path: Path) -> No
             for ids in (["p", "q"], ["q", "r"])
         ]
         staged: dict[Any, Any] = {}
-        staged_ids: dict[str, None] = {}
+        staged_ids: list[str] = []
         claimed: list[Any] = []
         from exporters.business.store import _Batch
 
         outcomes = [store._stage(_Batch(e), staged, staged_ids, {}, time.time(), claimed) for e in events]
         assert [(o.accepted, o.duplicates) for o in outcomes] == [(2, 0), (1, 1)]
-        assert list(staged_ids) == ["p", "q", "r"]
+        assert staged_ids == ["p", "q", "r"]
         for taken in claimed:  # as a failed commit does
             store._ids.release(taken)
         assert "p" not in store._ids and "x" in store._ids
