@@ -166,6 +166,15 @@ class EventStore:
                     extra={"metric": metric, "labels": labels},
                 )
                 continue
+            if not _finite(restored_value):
+                # Stores written before event values were bounded can hold +Inf: kept, it would make
+                # every rate() over the family NaN for good. As a counter reset, rate() copes.
+                log.warning(
+                    "stored series is not a finite number (written before event values were bounded): "
+                    "it starts from zero",
+                    extra={"metric": metric, "labels": labels, "value": value[:64]},
+                )
+                continue
             restored[(metric, tuple(json.loads(labels)))] = restored_value
         self.aggregates.merge(restored)
         _migrate_event_ids(db)
@@ -462,6 +471,12 @@ def _stored_value(family: EventFamily, stored: float | list[float]) -> Value | N
     if not isinstance(stored, list) or len(stored) != len(family.bounds) + 2:
         return None
     return Histogram(family.bounds, stored[:-2], stored[-2])
+
+
+def _finite(value: Value) -> bool:
+    if isinstance(value, Histogram):
+        return math.isfinite(value.sum) and all(map(math.isfinite, value.counts))
+    return math.isfinite(value)
 
 
 def _migrate_event_ids(db: sqlite3.Connection) -> None:

@@ -65,6 +65,37 @@ def test_ids_survive_a_reopen_and_old_stores_are_migrated(tmp_path: Path) -> Non
     assert "event_ids" not in tables
 
 
+def exposed(store: EventStore) -> str:
+    return encode_text(list(store.aggregates.collect())).decode()
+
+
+def test_a_stored_counter_that_is_not_finite_starts_from_zero(tmp_path: Path, caplog: Any) -> None:
+    """Stores written before values were bounded can hold +Inf (issue 16, F4): restored, it made
+    every rate() over the family NaN for good; it restarts as a counter reset, with a warning."""
+    path = tmp_path / "s.sqlite"
+    store = open_store(path)
+    assert send(store, ["a", "b"]) == (2, 0)
+    store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("UPDATE series SET value = 'Infinity' WHERE metric = 'app_claims_total'").rowcount == 1
+    db.commit()
+    db.close()
+    with caplog.at_level("WARNING"):
+        store = open_store(path)
+    try:
+        assert "app_claims_total{" not in exposed(store)
+        assert any("not a finite number" in r.getMessage() for r in caplog.records), caplog.records
+        assert send(store, ["c"]) == (1, 0)
+        assert 'app_claims_total{status="ok"} 1.0' in exposed(store)
+    finally:
+        store.close()
+    store = open_store(path)  # the row was rewritten by the new event
+    try:
+        assert 'app_claims_total{status="ok"} 1.0' in exposed(store)
+    finally:
+        store.close()
+
+
 def test_max_ids_forgets_the_oldest_commits_on_disk_too(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     store = open_store(path, max_ids=1000)
