@@ -5,7 +5,8 @@ is built from the same config as a stricter schema, one struct per event type ta
 so a body it accepts gives exactly the events parse_event gives, and a body it refuses for any
 reason (bad JSON, an unknown field, a label out of its allow-list, a number out of range, ...)
 goes to the reference path, which refuses it with the precise message. At full ingest rate
-this replaces ~1.7 µs of Python per event with ~0.3 µs.
+this replaces ~1.75 µs per event (orjson and the Python validator) with ~0.75 µs, half of it
+building the Event tuples.
 """
 
 from __future__ import annotations
