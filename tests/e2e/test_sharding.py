@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +234,30 @@ def test_shards_fill_prometheus_and_victoriametrics_exactly_once_and_vmalert_ale
         down = [a for a in alerts if a["name"] == "PrometheusShardDown"]
         assert [(a["state"], a["labels"]["instance"]) for a in down] == [("firing", lost)]
         assert "alertgroup" not in down[0]["labels"]  # the same labels as Prometheus's alert: one alert in Alertmanager
+
+        # vmalert restarted while the alert fires takes its state back from the store (remote read): the
+        # same activeAt, not the restart's, so a restart (an upgrade, a crash) starts no `for` window over.
+        active_at = datetime.fromisoformat(down[0]["activeAt"].replace("Z", "+00:00")).timestamp()
+        wait_for(
+            lambda: query(vm, f'ALERTS_FOR_STATE{{alertname="PrometheusShardDown", instance="{lost}"}}'),
+            30,
+            "PrometheusShardDown's ALERTS_FOR_STATE in VictoriaMetrics",
+            interval=1,
+        )
+        time.sleep(max(0.0, active_at + 5 - time.time()))  # a restart's activeAt would be 5 s later or more
+        ruler = next(p for p in procs if p.name == "vmalert")
+        ruler.stop()
+        restarted_at = time.time()
+        ruler.start().wait_http(f"{vmalert}/health", timeout=30)
+
+        def restored() -> list[dict]:
+            alerts = requests.get(f"{vmalert}/api/v1/alerts", timeout=10).json()["data"]["alerts"] or []
+            return [a for a in alerts if a["name"] == "PrometheusShardDown" and a["labels"]["instance"] == lost]
+
+        wait_for(restored, 30, "PrometheusShardDown in vmalert after its restart", interval=1)
+        (again,) = restored()
+        again_at = datetime.fromisoformat(again["activeAt"].replace("Z", "+00:00")).timestamp()
+        assert abs(again_at - active_at) <= 1 < restarted_at - active_at, (again, active_at, restarted_at)
 
 
 @pytest.mark.timeout(180)
