@@ -14,9 +14,10 @@ Reported per phase: requests/s, events (or samples)/s, ACK latency p50/p99/max, 
 seconds per 1000 events, and the ratios ours / pushgateway, over the whole phase and per round.
 Targets: batches of 100 at >= 1.5x pushgateway's events/s with p99 <= 0.7x its p99 (issue 16);
 from 8 clients at >= 50,000 events/s with ACK p99 < 50 ms (issue 4). At the end /metrics must count
-exactly the acknowledged events. Then, beside the ingest phases: scrape latency (fresh
-connections from another loopback address) and RSS before, with 2,000 idle connections held
-open, and after they closed; and the store's RSS per remembered id and its open (restart)
+exactly the acknowledged events. Then, beside the ingest phases: scrape latency while the batch
+load runs, ours and pushgateway each (fresh connections from another process and loopback
+address); scrape latency and RSS before, with 2,000 idle connections held open, and after they
+closed; and the store's RSS per remembered id and its open (restart)
 time at 1M and 5M ids (benchmarks/business_ids.py).
 
 Not the same job: pushgateway replaces a group's samples on each push (no counting, no event
@@ -31,6 +32,7 @@ import argparse
 import asyncio
 import http.client
 import json
+import multiprocessing
 import socket
 import statistics
 import subprocess
@@ -38,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +62,9 @@ TYPES = [f"t{i}" for i in range(10)]
 STATUSES = ["submitted", "approved", "rejected"]
 IDLE_CONNECTIONS = 2000
 IDLE_SCRAPES = 100
+UNDER_LOAD_SECONDS = 8.0
+UNDER_LOAD_DELAY = 1.0
+UNDER_LOAD_SCRAPES = 100
 
 
 @dataclass
@@ -256,6 +262,31 @@ def idle_connections(url: str, pid: int) -> dict[str, float | int]:
     return out
 
 
+def _scrapes_after(url: str, delay: float, count: int) -> dict[str, float]:
+    time.sleep(delay)
+    start = time.monotonic()
+    out = scrape_latencies(url, count)
+    out["seconds"] = round(time.monotonic() - start, 2)
+    return out
+
+
+async def scrapes_under_load(url: str, pid: int, send: Callable[..., object]) -> dict[str, float]:
+    """Scrape latency while CLIENTS load the target at full rate, the batch phase's way. The scrapes
+    come from another process (the load generator's GIL would add its own waits) and another
+    loopback address, on fresh connections, starting once the load runs."""
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        scrapes = loop.run_in_executor(pool, _scrapes_after, url, UNDER_LOAD_DELAY, UNDER_LOAD_SCRAPES)
+        load = Phase("load", "", UNDER_LOAD_SECONDS)
+        await drive(load, send, pid, 0.0)
+        out = await scrapes
+    out["scrape_bytes"] = len(requests.get(f"{url}/metrics", timeout=10).content)
+    out["events_per_s"] = float(load.summary()["events_per_s"])
+    # The scrapes must have run inside the load, or they measured an idle server.
+    out["within_load"] = UNDER_LOAD_DELAY + out["seconds"] < UNDER_LOAD_SECONDS
+    return out
+
+
 def start_pushgateway(run: Path) -> tuple[ManagedProcess, str]:
     port = free_port()
     proc = ManagedProcess(
@@ -341,6 +372,14 @@ def main() -> int:
             pgw, pgw_url = start_pushgateway(run)
             started.append(pgw)
             phases, senders, per_round = asyncio.run(run_phases(ours_url, ours.pid, pgw_url, pgw.pid, args))
+            # The batch phase's senders again: ours keeps counting from its own ids, so none is sent twice.
+            loaded = {
+                target: asyncio.run(scrapes_under_load(url, pid, send))
+                for target, url, pid, send in (
+                    ("ours", ours_url, ours.pid, senders[0]),
+                    ("pushgateway", pgw_url, pgw.pid, Pushgateway(pgw_url, BATCH)),
+                )
+            }
             acknowledged = sum(s.acknowledged for s in senders)
             claims, accepted, duplicates = counted(ours_url)
             idle = idle_connections(ours_url, ours.pid)
@@ -376,6 +415,10 @@ def main() -> int:
             rounds = per_round[f"{kind}_{what}"]
             ratios[f"{kind}_{what}_by_round"] = rounds  # type: ignore[assignment]
             ratios[f"{kind}_{what}_round_median"] = round(statistics.median(rounds), 3)
+    under_load = {f"under_load_{k}_{target}": v for target, out in loaded.items() for k, v in out.items()}
+    under_load["under_load_scrape_p99_ratio"] = round(
+        loaded["ours"]["p99_ms"] / max(0.01, loaded["pushgateway"]["p99_ms"]), 3
+    )
     batch = by[("batch100", "ours")]
     checks = {
         "target_events_per_s_1_5x_pushgateway": ratios["batch100_events_per_s_ratio"] >= 1.5,
@@ -396,7 +439,7 @@ def main() -> int:
             f"{r['p99_ms']:>8}{r['max_ms']:>8}{r['errors']:>7}{r['server_cpu_s_per_1k_events']:>12}"
             f"{r['server_cpu_cores']:>10}{r['client_cpu_cores']:>10}"
         )
-    for key, value in {**ratios, **checks, **idle}.items():
+    for key, value in {**ratios, **checks, **under_load, **idle}.items():
         print(f"{key}: {value}")
     for cost in id_costs:
         print(f"remembered ids: {cost}")
@@ -408,7 +451,16 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(
         json.dumps(
-            {"rows": rows, "ratios": ratios, "checks": checks, "idle": idle, "ids": id_costs, "notes": notes}, indent=2
+            {
+                "rows": rows,
+                "ratios": ratios,
+                "checks": checks,
+                "under_load": under_load,
+                "idle": idle,
+                "ids": id_costs,
+                "notes": notes,
+            },
+            indent=2,
         )
     )
     return 0 if checks["counts_exact"] else 1
