@@ -15,11 +15,10 @@ from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
-from exporters.business.events import MAX_ID_LENGTH, Event, lowest_value
+from exporters.business.events import MAX_ID_LENGTH, Event, lowest_value, new_event
 from exporters.config.business import BusinessConfig, EventType
 
 _LARGEST = 1.7976931348623157e308  # the largest finite float: bounds make inf and overflowing literals fail
-_new_event = tuple.__new__
 
 
 def _number(low: float) -> Any:
@@ -44,10 +43,9 @@ def _event_struct(name: str, spec: EventType, config: BusinessConfig) -> type[ms
         forbid_unknown_fields=True,
         frozen=True,
     )
-    observed = spec.kind == "histogram" or spec.observe is not None
     value: tuple[str, Any] | tuple[str, Any, Any] = (
         ("value", _number(lowest_value(spec)))
-        if observed
+        if spec.observes_value
         else ("value", _number(0.0) | msgspec.UnsetType, msgspec.UNSET)
     )
     label_field: tuple[str, Any] | tuple[str, Any, Any] = (
@@ -92,7 +90,7 @@ class FastDecoder:
             elif timestamp > latest:  # too far in the future: the reference path says so
                 return None
             events.append(
-                _new_event(
+                new_event(
                     Event,
                     (
                         kinds[type(event)],

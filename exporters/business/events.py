@@ -118,7 +118,7 @@ def parse_event(raw: Any, index: int, config: BusinessConfig, now: float) -> Eve
         if rule.values is not None and value not in rule.values:
             raise _invalid(index, f"labels.{name}", f"{value!r} is not one of {rule.values}", "label_value_not_allowed")
         values.append(value)
-    observed = spec.kind == "histogram" or spec.observe is not None
+    observed = spec.observes_value
     if "value" in raw:
         value = _number(raw["value"], index, "value")
         if not observed and value < 0:
@@ -159,9 +159,7 @@ class EventParser:
 
     def __init__(self, config: BusinessConfig) -> None:
         self.config = config
-        self._observed = {
-            name: spec.kind == "histogram" or spec.observe is not None for name, spec in config.events.items()
-        }
+        self._observed = {name: spec.observes_value for name, spec in config.events.items()}
         self._lowest = {name: lowest_value(spec) for name, spec in config.events.items()}
         self._labels: dict[tuple[str, tuple[tuple[str, Any], ...]], tuple[str, ...]] = {}
         self._max_batch = config.limits.max_batch_events
@@ -224,10 +222,10 @@ class EventParser:
             timestamp = float(timestamp)
         else:
             return None
-        return _new_event(Event, (kind, values, value, event_id, timestamp))
+        return new_event(Event, (kind, values, value, event_id, timestamp))
 
 
-_new_event = tuple.__new__  # Event(...) goes through NamedTuple's Python __new__: twice as slow
+new_event = tuple.__new__  # Event(...) goes through NamedTuple's Python __new__: twice as slow
 _ABSENT = object()
 _NO_LABELS: dict[str, str] = {}
 

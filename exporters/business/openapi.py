@@ -38,7 +38,7 @@ def _event_schema(name: str, config: BusinessConfig) -> dict[str, Any]:
         if rule.values is not None:
             schema["enum"] = list(rule.values)
         labels[label] = schema
-    observed = spec.kind == "histogram" or spec.observe is not None
+    observed = spec.observes_value
     return {
         "type": "object",
         "additionalProperties": False,

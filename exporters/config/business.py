@@ -146,6 +146,11 @@ class EventType(Strict):
         return names
 
     @property
+    def observes_value(self) -> bool:
+        """Events carry a value to observe (a histogram, or a counter with `observe`); otherwise each counts 1."""
+        return self.kind == "histogram" or self.observe is not None
+
+    @property
     def histogram_buckets(self) -> list[float]:
         if self.kind == "histogram":
             return self.buckets if self.buckets is not None else list(DEFAULT_HISTOGRAM_BUCKETS)
