@@ -17,6 +17,8 @@ BREAKABLE_VERIFIER = "kyc"
 # window holds ~60 of them: at 5 %, 7 or more failures (over HighFailureRate's 10 %) came up in ~3 % of windows, and
 # a healthy type paged now and then; at 2 % that is ~1 in 5,000.
 USUAL_FAILURE_RATIO = 0.02
+# Its share once `stack break business` broke it.
+BROKEN_FAILURE_RATIO = 0.6
 NODES = ("node-1", "node-2", "node-3")
 
 

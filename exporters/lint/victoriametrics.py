@@ -7,7 +7,7 @@ from pathlib import Path
 
 from exporters.config import Config
 from exporters.core.tools import find_tool
-from exporters.render.victoriametrics import SCALE_OUT_DIR, flags_of, read_flags
+from exporters.render.victoriametrics import SCALE_OUT_DIR, flags_of
 
 
 @dataclass(frozen=True)
@@ -28,5 +28,5 @@ def dry_runs(config: Config, root: Path) -> list[DryRun]:
         DryRun("vmalert -dryRun (the rules files Prometheus loads)", [vmalert, *flags_of(root, "vmalert"), "-dryRun"]),
     ]
     for path in sorted((root / SCALE_OUT_DIR).glob("vmagent-*.flags")):
-        runs.append(DryRun(f"vmagent -dryRun ({path.stem})", [vmagent, *read_flags(path.read_text()), "-dryRun"]))
+        runs.append(DryRun(f"vmagent -dryRun ({path.stem})", [vmagent, *flags_of(root, path.stem), "-dryRun"]))
     return runs

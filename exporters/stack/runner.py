@@ -23,6 +23,7 @@ import yaml
 from exporters.config import Config, parse_config
 from exporters.core.signals import StopOnSignal
 from exporters.core.tools import ToolMissing
+from exporters.demo.business import BREAKABLE_VERIFIER, BROKEN_FAILURE_RATIO, USUAL_FAILURE_RATIO
 from exporters.render.main import render_all, write
 from exporters.render.versions import unsupported
 from exporters.stack.procs import ManagedProcess, port_in_use
@@ -259,12 +260,13 @@ BREAKS = {
         "stops the demo chain (anvil, the chain-client process): WatchedProcessDown (chain-client) pages; "
         "BlockchainChainDown fires too, held back under it"
     ),
-    "business": "makes 60% of kyc verifications fail (a broken verifier): HighFailureRate fires",
+    "business": f"makes {BROKEN_FAILURE_RATIO:.0%} of {BREAKABLE_VERIFIER} verifications fail (a broken verifier): "
+    "HighFailureRate fires",
     "host": "kills the node agent the system exporter watches: WatchedProcessDown fires",
 }
 FIXES = {
     "chain": "started the demo chain (anvil) again, from the state it saved",
-    "business": "kyc verifications fail at the usual 2% again",
+    "business": f"{BREAKABLE_VERIFIER} verifications fail at the usual {USUAL_FAILURE_RATIO:.0%} again",
     "host": "started the node agent again",
 }
 VICTIMS = {"chain": "anvil", "host": AGENT_NAME}
@@ -285,7 +287,7 @@ def break_(run_dir: Path, what: str) -> int:
         return 1
     by_name = {s.name: s for s in started}
     if what == "business":
-        (run / "demo-control.json").write_text(json.dumps({"verification_failure_ratio": 0.6}))
+        (run / "demo-control.json").write_text(json.dumps({"verification_failure_ratio": BROKEN_FAILURE_RATIO}))
     else:
         victim = by_name[VICTIMS[what]]
         proc = victim.process()
