@@ -50,7 +50,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.common import RESULTS, start_prometheus
+from benchmarks.common import RESULTS, start_listening, start_prometheus
 from benchmarks.fleet import fleet, series_count
 from exporters.business.client import BusinessClient
 from exporters.core.exporter_table import EXPORTER_NAMES, EXPORTERS
@@ -253,20 +253,14 @@ def start_victoriametrics(stack: ExitStack, run: Path, name: str) -> tuple[str, 
     """A fresh VictoriaMetrics single node; its Prometheus remote-write endpoint is <url>/api/v1/write."""
     port = free_port()
     data = run / f"{name}-data"
-    proc = ManagedProcess(
-        name,
-        [
-            find_tool("victoria-metrics"),
-            f"-storageDataPath={data}",
-            f"-httpListenAddr=127.0.0.1:{port}",
-            "-retentionPeriod=1",  # months
-            "-loggerLevel=ERROR",
-        ],
-        run / f"{name}.log",
-    ).start()
-    stack.callback(proc.stop)
-    url = f"http://127.0.0.1:{port}"
-    proc.wait_http(f"{url}/health", timeout=30)
+    argv = [
+        find_tool("victoria-metrics"),
+        f"-storageDataPath={data}",
+        f"-httpListenAddr=127.0.0.1:{port}",
+        "-retentionPeriod=1",  # months
+        "-loggerLevel=ERROR",
+    ]
+    url, _ = start_listening(stack, run, name, port, argv, "/health")
     return url, data
 
 

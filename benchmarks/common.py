@@ -113,6 +113,17 @@ def report(name: str, rows: list[ScrapeStats], ratios: dict[str, float], notes: 
     )
 
 
+def start_listening(
+    stack: ExitStack, run: Path, name: str, port: int, argv: list[str], ready_path: str
+) -> tuple[str, ManagedProcess]:
+    """Start a server that listens on 127.0.0.1:`port`, stopped with `stack`; its URL once `ready_path` answers."""
+    proc = ManagedProcess(name, argv, run / f"{name}.log").start()
+    stack.callback(proc.stop)
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_http(f"{url}{ready_path}", timeout=30)
+    return url, proc
+
+
 def start_prometheus(
     stack: ExitStack, run: Path, name: str, config: dict[str, Any], *extra: str
 ) -> tuple[str, Path, ManagedProcess]:
@@ -120,19 +131,13 @@ def start_prometheus(
     cfg = run / f"{name}.yml"
     cfg.write_text(yaml.safe_dump(config))
     tsdb = run / f"{name}-tsdb"
-    proc = ManagedProcess(
-        name,
-        [
-            find_tool("prometheus"),
-            f"--config.file={cfg}",
-            f"--storage.tsdb.path={tsdb}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--web.enable-admin-api",
-            *extra,
-        ],
-        run / f"{name}.log",
-    ).start()
-    stack.callback(proc.stop)
-    url = f"http://127.0.0.1:{port}"
-    proc.wait_http(f"{url}/-/ready", timeout=30)
+    argv = [
+        find_tool("prometheus"),
+        f"--config.file={cfg}",
+        f"--storage.tsdb.path={tsdb}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-admin-api",
+        *extra,
+    ]
+    url, proc = start_listening(stack, run, name, port, argv, "/-/ready")
     return url, tsdb, proc
