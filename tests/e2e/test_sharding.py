@@ -47,6 +47,15 @@ def _value(prom: str, expr: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
+def _vmalert_alerts(vmalert: str) -> list[dict]:
+    """vmalert's active alerts (its API says null, not [], when there are none)."""
+    return requests.get(f"{vmalert}/api/v1/alerts", timeout=10).json()["data"]["alerts"] or []
+
+
+def _active_at(alert: dict) -> float:
+    return datetime.fromisoformat(alert["activeAt"].replace("Z", "+00:00")).timestamp()
+
+
 @pytest.fixture
 def slack() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
@@ -230,14 +239,13 @@ def test_shards_fill_prometheus_and_victoriametrics_exactly_once_and_vmalert_ale
         wait_for(shard_down_pages, 60, shard_down_in_slack)
         (shard_down,) = shard_down_pages()
         assert f"Shard {lost} has not answered" in shard_down["text"]
-        alerts = requests.get(f"{vmalert}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
-        down = [a for a in alerts if a["name"] == "PrometheusShardDown"]
+        down = [a for a in _vmalert_alerts(vmalert) if a["name"] == "PrometheusShardDown"]
         assert [(a["state"], a["labels"]["instance"]) for a in down] == [("firing", lost)]
         assert "alertgroup" not in down[0]["labels"]  # the same labels as Prometheus's alert: one alert in Alertmanager
 
         # vmalert restarted while the alert fires takes its state back from the store (remote read): the
         # same activeAt, not the restart's, so a restart (an upgrade, a crash) starts no `for` window over.
-        active_at = datetime.fromisoformat(down[0]["activeAt"].replace("Z", "+00:00")).timestamp()
+        active_at = _active_at(down[0])
         wait_for(
             lambda: query(vm, f'ALERTS_FOR_STATE{{alertname="PrometheusShardDown", instance="{lost}"}}'),
             30,
@@ -251,12 +259,15 @@ def test_shards_fill_prometheus_and_victoriametrics_exactly_once_and_vmalert_ale
         ruler.start().wait_http(f"{vmalert}/health", timeout=30)
 
         def restored() -> list[dict]:
-            alerts = requests.get(f"{vmalert}/api/v1/alerts", timeout=10).json()["data"]["alerts"] or []
-            return [a for a in alerts if a["name"] == "PrometheusShardDown" and a["labels"]["instance"] == lost]
+            return [
+                a
+                for a in _vmalert_alerts(vmalert)
+                if a["name"] == "PrometheusShardDown" and a["labels"]["instance"] == lost
+            ]
 
         wait_for(restored, 30, "PrometheusShardDown in vmalert after its restart", interval=1)
         (again,) = restored()
-        again_at = datetime.fromisoformat(again["activeAt"].replace("Z", "+00:00")).timestamp()
+        again_at = _active_at(again)
         assert abs(again_at - active_at) <= 1 < restarted_at - active_at, (again, active_at, restarted_at)
 
 
